@@ -1,0 +1,37 @@
+"""The ``modeltrace`` command: one small module per command group, thin over the library."""
+
+from __future__ import annotations
+
+import typer
+
+from modeltrace import __version__
+from modeltrace.cli import inspect_cmd, zoo_cmd
+
+app = typer.Typer(
+    name="modeltrace",
+    help="AI model IP forensics and training provenance.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("inspect")(inspect_cmd.inspect)
+app.add_typer(zoo_cmd.app, name="zoo")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """AI model IP forensics and training provenance."""
+
+
+if __name__ == "__main__":
+    app()
