@@ -327,7 +327,8 @@ def test_every_truncation_is_rejected(kind: str, tmp_path: Path) -> None:
     root, storages = _simple_checkpoint()
     whole = _write(kind, tmp_path / "whole.pt", root, storages).read_bytes()
     path = tmp_path / "cut.pt"
-    for cut in range(len(whole)):
+    # Every 3rd cut point (each lands in a different field), and every one of the last bytes.
+    for cut in sorted({*range(0, len(whole), 3), *range(len(whole) - 24, len(whole))}):
         path.write_bytes(whole[:cut])
         with _rejected(path):
             _open_and_read_all(path)
@@ -404,7 +405,7 @@ def test_data_pkl_over_the_limit_is_rejected(tmp_path: Path, monkeypatch: pytest
 
 
 def test_data_pkl_inflating_past_its_declared_size_is_rejected(tmp_path: Path) -> None:
-    path = _write_zip(tmp_path / "bomb.pt", None, {}, compress=True, pickle_bytes=bytes(64 << 20))
+    path = _write_zip(tmp_path / "bomb.pt", None, {}, compress=True, pickle_bytes=bytes(16 << 20))
     path.write_bytes(_patch_central_size(path.read_bytes(), "archive/data.pkl", 100))
     with _rejected(path):
         PyTorchSource(path)
@@ -427,6 +428,29 @@ def test_memo_index_bomb_is_harmless(tmp_path: Path) -> None:
     with PyTorchSource(path) as source:
         assert list(source.infos()) == []
     assert time.perf_counter() - start < 1.0
+
+
+def _colliding_ints(count: int, after: bytes = b"") -> bytes:
+    """Pickle opcodes pushing ``count`` distinct ints sharing one hash (k * (2**61 - 1)), each + ``after``."""
+    ints = (pickle.dumps(k * ((1 << 61) - 1), protocol=2)[2:-1] for k in range(1, count + 1))
+    return b"".join(op + after for op in ints)
+
+
+@pytest.mark.parametrize(
+    "pickle_bytes",
+    [
+        b"\x80\x02}(" + _colliding_ints(20_000, after=b"N") + b"u.",  # dict keys
+        b"\x80\x02c__builtin__\nset\n](" + _colliding_ints(20_000) + b"e\x85R.",  # set members
+        b"\x80\x02}p99999999999999999999999\n.",  # a memo index far past any real one
+        b"\x80\x02}(X\x01\x00\x00\x00au.",  # a key without a value
+    ],
+    ids=["dict-keys", "set-members", "memo-index", "odd-setitems"],
+)
+def test_hash_collision_and_memo_attacks_are_rejected(pickle_bytes: bytes, tmp_path: Path) -> None:
+    # Without the key checks the first two take minutes: every insert scans all earlier keys.
+    path = _write_zip(tmp_path / "collide.pt", None, {}, pickle_bytes=pickle_bytes)
+    with _rejected(path, match="malformed"):
+        PyTorchSource(path)
 
 
 def test_bytearray8_claiming_a_terabyte_is_rejected(tmp_path: Path) -> None:

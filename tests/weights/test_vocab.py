@@ -290,7 +290,7 @@ def test_tokenizer_json_unigram_and_wordlevel(tmp_path: Path) -> None:
     v = vocab_from_tokenizer_json(write_json(tmp_path, unigram))
     assert (v.kind, v.normalised, v.special) == (
         "unigram",
-        ("unigram", ("<pad>", "<oov>", W + "Haus", "en"),
+        ("<pad>", "<oov>", W + "Haus", "en"),
         frozenset({0, 1}),
     )
     wordlevel = {"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "house": 1}, "unk_token": "[UNK]"}}

@@ -129,3 +129,21 @@ def test_identical_weights_in_different_files_share_a_content_digest(zoo_folder:
         assert (a.path / "model.bin").stat().st_size != (b.path / "model.bin").stat().st_size
     with open_model(zoo_folder("minilm6")) as a, open_model(zoo_folder("minilm6-int8") / "model.onnx") as b:
         assert a.digest != b.digest
+
+
+@pytest.mark.parametrize(
+    "a,b,shared",
+    [
+        ("minilm6", "minilm6-gt", 29523),
+        ("me5-small", "minilm6", 10040),
+        ("me5-enpt", "minilm6", 9045),
+        ("me5-small", "me5-enpt", 47279),
+    ],
+)
+def test_vocabularies_intersect_by_normalised_string(
+    a: str, b: str, shared: int, zoo_folder: ZooFolder
+) -> None:
+    """Shared-token counts of the zoo note §5.6 (XLM-R SentencePiece vs WordPiece included)."""
+    with open_model(zoo_folder(a)) as left, open_model(zoo_folder(b)) as right:
+        assert left.vocabulary is not None and right.vocabulary is not None
+        assert len(left.vocabulary.shared(right.vocabulary)) == shared

@@ -7,6 +7,7 @@ input (unreadable, malformed or hostile files, unknown names), 3 an internal err
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -35,5 +36,14 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
         except MemoryError:
             print("error: out of memory while reading the input", file=sys.stderr)
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("MODELTRACE_DEBUG"):
+                raise
+            # A bug, not a bad input: still one line, but a distinct exit code to report it by.
+            detail = f"{type(exc).__name__}: {exc}"
+            print(f"error: internal error ({detail}); set MODELTRACE_DEBUG=1 for the traceback", file=sys.stderr)
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ def one_line(s: dict[str, Any]) -> str:
 def _table(s: dict[str, Any]) -> Table:
     table = Table(title=s["path"], show_header=False, title_justify="left")
     table.add_column("field", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     prov = s["provenance"]
 
     def row(label: str, key: str, value: object | None = None) -> None:
@@ -81,7 +82,8 @@ def inspect(
     short: Annotated[bool, typer.Option("--short", "-s", help="One line per checkpoint.")] = False,
 ) -> None:
     """Show a checkpoint's format, architecture, sizes, dtypes, tokenizer and content digest."""
-    console = Console()
+    # A pipe gets a wide console so the 64-hex-digit digest is never cut.
+    console = Console(width=None if sys.stdout.isatty() else 140)
     summaries = []
     for path in paths:
         with open_model(path) as model:

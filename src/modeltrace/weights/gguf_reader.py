@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from modeltrace.weights.source import (
     SourceFacts,
     TensorInfo,
     TensorSource,
+    output_view,
 )
 
 _MAGIC = b"GGUF"
@@ -154,8 +155,11 @@ class _Cursor:
 def _tensor_nbytes(path: Path, name: str, qtype: GGMLQuantizationType, dims: list[int]) -> int:
     block, type_size = GGML_QUANT_SIZES[qtype]
     numel = math.prod(dims)
-    if dims and dims[0] % block:
-        raise ModelFileError(path, f"tensor {name!r}: row length {dims[0]} is not a multiple of {block}")
+    # Blocks run along the innermost dimension; a scalar counts as one element.
+    if (dims[0] if dims else 1) % block:
+        raise ModelFileError(
+            path, f"tensor {name!r}: row length {dims[0] if dims else 1} is not a multiple of {block}"
+        )
     return numel // block * type_size
 
 
@@ -271,24 +275,29 @@ class GGUFSource(TensorSource):
         info, _, offset = self._entries[name]
         return self._file.read(offset, info.nbytes)
 
+    def iter_raw(self, name: str) -> Iterator[memoryview]:
+        info, _, offset = self._entries[name]
+        yield from self._file.stream(offset, info.nbytes)
+
     def read(self, name: str) -> Float32Array:
+        return self.read_into(name, np.empty(self._entries[name][0].numel, dtype=np.float32))
+
+    def read_into(self, name: str, out: Float32Array) -> Float32Array:
         info, qtype, offset = self._entries[name]
+        target = output_view(out, info)
         rows = math.prod(info.shape[:-1]) if len(info.shape) > 1 else 1
-        cols = info.shape[-1] if info.shape else 1
-        out = np.empty((rows, cols), dtype=np.float32)
-        if rows * cols:
-            row_bytes = info.nbytes // rows
-            step = max(1, _CHUNK_BYTES // max(row_bytes, 1))
-            for first in range(0, rows, step):
-                count = min(step, rows - first)
-                start = offset + first * row_bytes
-                view = self._file.view(start, count * row_bytes)
-                try:
-                    out[first : first + count] = self._decode(np.frombuffer(view, np.uint8), qtype, count)
-                finally:
-                    view.release()
-                    self._file.release(start, count * row_bytes)
-        return out.reshape(info.shape)
+        if rows == 0 or info.numel == 0:
+            return target
+        grid = target.reshape(rows, -1)
+        row_bytes = info.nbytes // rows
+        step = max(1, _CHUNK_BYTES // max(row_bytes, 1))
+        first = 0
+        # Whole rows per piece, so every piece is a whole number of quantisation blocks.
+        for piece in self._file.stream(offset, info.nbytes, chunk=step * row_bytes):
+            count = len(piece) // row_bytes
+            grid[first : first + count] = self._decode(np.frombuffer(piece, np.uint8), qtype, count)
+            first += count
+        return target
 
     @staticmethod
     def _decode(data: np.ndarray[Any, np.dtype[np.uint8]], qtype: GGMLQuantizationType, rows: int) -> Any:

@@ -29,7 +29,7 @@ import struct
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple, Protocol
+from typing import Any, BinaryIO, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -289,7 +289,8 @@ def _rebuild_from_type_v2(func: object, new_type: object, args: object, _state: 
     if not isinstance(new_type, _Marker) or not isinstance(args, tuple):
         raise _BadCheckpointError("_rebuild_from_type_v2 got malformed arguments")
     result = func(*args)
-    assert isinstance(result, _LazyTensor)  # both allowed builders return one
+    if not isinstance(result, _LazyTensor):  # cannot happen with the two builders above; for mypy
+        raise _BadCheckpointError("_rebuild_from_type_v2 did not build a tensor")
     return result
 
 
@@ -304,6 +305,47 @@ def _codecs_encode(text: object, encoding: object = "utf-8") -> bytes:
     return text.encode("latin-1")
 
 
+def _check_key(key: object) -> object:
+    """Refuse a dict key or set member whose hash an attacker could choose.
+
+    str and bytes hashes are salted per process and an int below 2**61 hashes to itself, so these
+    cannot be made to collide in bulk. Big ints, floats and tuples can: thousands of keys sharing
+    one hash turn every insert into a scan, and a one-megabyte pickle into minutes of CPU.
+    """
+    if key is None or isinstance(key, str | bytes) or (isinstance(key, int) and abs(key) < 1 << 61):
+        return key
+    raise _BadCheckpointError(f"a dict key or set member is {type(key).__name__}, not a string or small int")
+
+
+def _set_items(target: Any, items: list[Any]) -> Any:
+    if len(items) % 2:
+        raise _BadCheckpointError("SETITEMS with a key but no value")
+    for index in range(0, len(items), 2):
+        target[_check_key(items[index])] = items[index + 1]
+    return target
+
+
+def _set_members(items: object = ()) -> list[object]:
+    if not isinstance(items, list | tuple):
+        raise _BadCheckpointError(f"set built from {type(items).__name__}, not a list")
+    return [_check_key(item) for item in items]
+
+
+def _make_set(items: object = ()) -> set[object]:
+    return set(_set_members(items))
+
+
+def _make_frozenset(items: object = ()) -> frozenset[object]:
+    return frozenset(_set_members(items))
+
+
+def _make_ordered_dict(*args: object) -> collections.OrderedDict[object, object]:
+    # torch pickles an OrderedDict as OrderedDict() followed by SETITEMS, which checks the keys.
+    if args:
+        raise _BadCheckpointError("OrderedDict called with arguments")
+    return collections.OrderedDict()
+
+
 def _allowed_globals() -> dict[str, object]:
     """Every global a checkpoint may name, mapped to what ``find_class`` hands out instead."""
     functions: dict[str, Callable[..., object]] = {
@@ -315,12 +357,12 @@ def _allowed_globals() -> dict[str, object]:
         "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
         "torch.Size": _torch_size,
         "_codecs.encode": _codecs_encode,
+        # Plain containers, built with their keys checked.
+        "collections.OrderedDict": _make_ordered_dict,
+        "builtins.set": _make_set,
+        "builtins.frozenset": _make_frozenset,
     }
     allowed: dict[str, object] = {name: _StandIn(name, fn) for name, fn in functions.items()}
-    # Plain containers: calling them builds data and nothing else.
-    allowed["collections.OrderedDict"] = collections.OrderedDict
-    allowed["builtins.set"] = set
-    allowed["builtins.frozenset"] = frozenset
     for name in ("torch.Tensor", "torch.nn.parameter.Parameter"):
         allowed[name] = _Marker(name)
     for cls, code in _STORAGE_CLASSES.items():
@@ -346,14 +388,66 @@ class _RestrictedUnpickler(pickle._Unpickler):
     This is the pure-Python unpickler, not the C one: the C unpickler sizes its memo array by the
     largest index a PUT names, so a tiny pickle saying ``LONG_BINPUT 4294967295`` makes it allocate
     and zero 32 GiB; here the memo is a dict. It is a few times slower, which a checkpoint's object
-    tree (tens of bytes per tensor) can afford.
+    tree (tens of bytes per tensor) can afford. Being Python also lets us check every dict key and
+    set member before it is hashed (see :func:`_check_key`).
     """
 
+    # Attributes the pure-Python unpickler sets up in load(); declared for the type checker.
+    stack: list[Any]
+    metastack: list[list[Any]]
+    memo: dict[int, Any]
+    append: Callable[[Any], None]
+    readline: Callable[[], bytes]
+
+    def _pop_mark(self) -> list[Any]:
+        # As pickle's own pop_mark, which typeshed does not declare: ``append`` must follow ``stack``.
+        items = self.stack
+        self.stack = self.metastack.pop()
+        self.append = self.stack.append
+        return items
+
+    def _load_put(self) -> None:
+        # A text PUT names any integer; big ones can be chosen to collide in the memo dict.
+        index = int(self.readline()[:-1])
+        if not 0 <= index < 1 << 32:
+            raise _BadCheckpointError(f"pickle memo index {index} out of range")
+        self.memo[index] = self.stack[-1]
+
+    def _load_setitem(self) -> None:
+        value = self.stack.pop()
+        key = self.stack.pop()
+        _set_items(self.stack[-1], [key, value])
+
+    def _load_setitems(self) -> None:
+        items = self._pop_mark()
+        _set_items(self.stack[-1], items)
+
+    def _load_dict(self) -> None:
+        items = self._pop_mark()
+        self.stack.append(_set_items({}, items))
+
+    def _load_additems(self) -> None:
+        items = self._pop_mark()
+        target = self.stack[-1]
+        if not isinstance(target, set):
+            raise _BadCheckpointError("ADDITEMS on something that is not a set")
+        target.update(_set_members(items))
+
+    def _load_frozenset(self) -> None:
+        self.stack.append(frozenset(_set_members(self._pop_mark())))
+
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = {
+        **pickle._Unpickler.dispatch,
+        pickle.PUT[0]: _load_put,
+        pickle.SETITEM[0]: _load_setitem,
+        pickle.SETITEMS[0]: _load_setitems,
+        pickle.DICT[0]: _load_dict,
+        pickle.ADDITEMS[0]: _load_additems,
+        pickle.FROZENSET[0]: _load_frozenset,
+    }
     # BYTEARRAY8 allocates the size it claims before reading a byte, and torch never writes it
     # (protocol 5); without a handler the opcode is an ordinary "invalid load key" error.
-    dispatch = {
-        code: load for code, load in pickle._Unpickler.dispatch.items() if code != pickle.BYTEARRAY8[0]
-    }
+    del dispatch[pickle.BYTEARRAY8[0]]
 
     def __init__(self, file: _Readable, path: Path, storages: dict[str, tuple[str, int]]) -> None:
         super().__init__(file)
@@ -474,7 +568,7 @@ def _flatten(root: object, path: Path) -> dict[str, _LazyTensor]:
             return
         if isinstance(node, dict):
             items: list[tuple[object, object]] = list(node.items())
-        elif isinstance(node, list | tuple):
+        elif isinstance(node, list) or type(node) is tuple:  # not our NamedTuple stand-ins
             items = list(enumerate(node))
         else:
             return  # numbers, strings, dtypes, ...: not tensors
@@ -540,6 +634,7 @@ class PyTorchSource(TensorSource):
         self._storages: dict[str, _Storage] = {}
         self._tensors: dict[str, _LazyTensor] = {}
         self._infos: list[TensorInfo] = []
+        self._inflated: tuple[str, bytes] | None = None
         try:
             self._open()
         except ModelFileError:
@@ -718,21 +813,21 @@ class PyTorchSource(TensorSource):
             start = storage.offset + ref.base
             return memoryview(self._mmap)[start : start + ref.nbytes]
         assert storage.member is not None
-        try:
-            data = self._read_member_prefix(storage.member, storage.nbytes)
-        except ModelFileError:
-            raise
-        except Exception as exc:  # corrupt deflate stream, CRC mismatch, ...
-            raise ModelFileError(
-                self.path, f"cannot inflate {storage.member.filename}: {_one_line(exc)}"
-            ) from None
-        return data[ref.base : ref.base + ref.nbytes]
+        # Many tensors can be views of one storage; keep the last inflated one rather than inflating
+        # the whole member again for each of them.
+        if self._inflated is None or self._inflated[0] != ref.key:
+            self._inflated = None  # drop the old one before allocating the new one
+            self._inflated = (ref.key, self._inflate(storage.member, storage.nbytes))
+        return self._inflated[1][ref.base : ref.base + ref.nbytes]
 
-    def _read_member_prefix(self, info: zipfile.ZipInfo, nbytes: int) -> bytes:
+    def _inflate(self, info: zipfile.ZipInfo, nbytes: int) -> bytes:
         if self._zip is None:
             raise ModelFileError(self.path, "the checkpoint is closed")
-        with self._zip.open(info) as member:
-            data = member.read(nbytes)  # never more than the pickle declared, whatever the zip claims
+        try:
+            with self._zip.open(info) as member:
+                data = member.read(nbytes)  # never more than the pickle declared, whatever the zip claims
+        except Exception as exc:  # corrupt deflate stream, CRC mismatch, ...
+            raise ModelFileError(self.path, f"cannot inflate {info.filename}: {_one_line(exc)}") from None
         if len(data) < nbytes:
             raise ModelFileError(self.path, f"{info.filename} inflates to fewer bytes than declared")
         return data
@@ -783,6 +878,7 @@ class PyTorchSource(TensorSource):
         return np.asarray(result, dtype=np.float32, order="C")
 
     def close(self) -> None:
+        self._inflated = None
         if self._zip is not None:
             self._zip.close()
             self._zip = None

@@ -12,7 +12,7 @@ import itertools
 import json
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,13 @@ from modeltrace.weights.source import (
     FP8_E5M2_TABLE,
     MAX_DIMS,
     MAX_HEADER_BYTES,
+    STREAM_CHUNK,
     Float32Array,
     MappedFile,
     SourceFacts,
     TensorInfo,
     TensorSource,
-    bf16_to_f32,
+    output_view,
 )
 
 #: Storage type → (numpy dtype of the stored items, bytes per element).
@@ -153,30 +154,45 @@ class SafetensorsSource(TensorSource):
         entry = self._entries[name]
         return self._file.read(self._data_start + entry.begin, entry.end - entry.begin)
 
+    def iter_raw(self, name: str) -> Iterator[memoryview]:
+        entry = self._entries[name]
+        yield from self._file.stream(self._data_start + entry.begin, entry.end - entry.begin)
+
     def read(self, name: str) -> Float32Array:
+        return self.read_into(name, np.empty(self._entries[name].info.numel, dtype=np.float32))
+
+    def read_into(self, name: str, out: Float32Array) -> Float32Array:
         entry = self._entries[name]
         info = entry.info
-        np_dtype, _ = _DTYPES[info.dtype]
-        offset, length = self._data_start + entry.begin, entry.end - entry.begin
-        view = self._file.view(offset, length)
-        try:
-            items = np.frombuffer(view, dtype=np_dtype)
-            if info.dtype == "BF16":
-                values = bf16_to_f32(items)
-            elif info.dtype == "F8_E4M3":
-                values = FP8_E4M3_TABLE[items]
-            elif info.dtype == "F8_E5M2":
-                values = FP8_E5M2_TABLE[items]
-            else:
-                values = items.astype(np.float32)
-            del items
-        finally:
-            view.release()
-            self._file.release(offset, length)
-        return values.reshape(info.shape)
+        np_dtype, itemsize = _DTYPES[info.dtype]
+        target = output_view(out, info)
+        flat = target.reshape(-1)
+        done = 0
+        # Convert piece by piece into the output: the peak is the float32 tensor plus two pieces.
+        for piece in self._file.stream(
+            self._data_start + entry.begin,
+            entry.end - entry.begin,
+            chunk=STREAM_CHUNK - STREAM_CHUNK % itemsize,
+        ):
+            items = np.frombuffer(piece, dtype=np_dtype)
+            _to_f32(info.dtype, items, flat[done : done + items.size])
+            done += items.size
+        return target
 
     def close(self) -> None:
         self._file.close()
+
+
+def _to_f32(dtype: str, items: np.ndarray[Any, Any], out: Float32Array) -> None:
+    if dtype == "BF16":
+        # bf16 is the top half of an f32: shift the bits into place, no float arithmetic.
+        np.left_shift(items, 16, out=out.view(np.uint32), dtype=np.uint32)
+    elif dtype == "F8_E4M3":
+        np.take(FP8_E4M3_TABLE, items, out=out)
+    elif dtype == "F8_E5M2":
+        np.take(FP8_E5M2_TABLE, items, out=out)
+    else:
+        out[...] = items
 
 
 def _check_no_overlap(path: Path, entries: list[_Entry]) -> None:

@@ -229,7 +229,7 @@ def _prefix_form(prefix: str) -> Normaliser:
     """WordPiece-style: ``<prefix>x`` continues a word, anything else starts one."""
 
     def form(token: str) -> str:
-        if prefix and token.startswith(prefix) and len(token) >= len(prefix):
+        if prefix and token.startswith(prefix) and len(token) > len(prefix):
             return _escape_spaces(token[len(prefix) :])
         return _word_start_form(token)
 

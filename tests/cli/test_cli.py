@@ -1,0 +1,81 @@
+"""The ``modeltrace`` command as users run it (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.weights import synth
+
+CLI = [sys.executable, "-m", "modeltrace.cli.main"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_help_lists_the_command_groups() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for group in ("inspect", "zoo"):
+        assert group in result.stdout
+
+
+def test_inspect_json_table_and_short(tmp_path: Path) -> None:
+    tensors, config = synth.architecture("qwen3")
+    folder = synth.write_hf(tmp_path / "m", tensors, config)
+    result = run("inspect", "--json", str(folder))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["architecture"] == "qwen3"
+    assert summary["parameters"] == sum(t.size for t in tensors.values())
+    assert (summary["layers"], summary["hidden"], summary["heads"], summary["kv_heads"]) == (
+        synth.L,
+        synth.H,
+        synth.HEADS,
+        synth.KV,
+    )
+    assert len(summary["content_digest"]) == 64
+    table = run("inspect", str(folder))
+    assert (
+        table.returncode == 0
+        and "content digest" in table.stdout
+        and summary["content_digest"] in table.stdout
+    )
+    short = run("inspect", "--short", str(folder))
+    assert short.returncode == 0 and len(short.stdout.strip().splitlines()) == 1
+
+
+def test_content_digest_ignores_layout_but_not_values(tmp_path: Path) -> None:
+    tensors, config = synth.architecture("llama")
+    one = synth.write_hf(tmp_path / "one", tensors, config)
+    sharded = synth.write_hf(tmp_path / "sharded", tensors, config, shards=3)
+    changed = dict(tensors)
+    key = "model.layers.1.mlp.up_proj.weight"
+    changed[key] = changed[key].copy()
+    changed[key][0, 0] += 1e-3
+    other = synth.write_hf(tmp_path / "changed", changed, config)
+    digests = [
+        json.loads(run("inspect", "--json", str(p)).stdout)["content_digest"] for p in (one, sharded, other)
+    ]
+    assert digests[0] == digests[1] != digests[2]
+
+
+@pytest.mark.real_model
+def test_inspect_real_gguf(zoo_folder: Callable[[str], Path]) -> None:
+    result = run("inspect", "--json", str(zoo_folder("smollm2")))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["format"] == "gguf" and summary["tokenizer"] == "byte-bpe"
+    assert summary["dtypes"] == {"Q4_1": 210, "Q8_0": 1, "F32": 61}
+
+
+def test_missing_path_is_a_clean_error(tmp_path: Path) -> None:
+    result = run("inspect", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or directory"
