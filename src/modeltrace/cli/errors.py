@@ -43,7 +43,8 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
                 raise
             # A bug, not a bad input: still one line, but a distinct exit code to report it by.
             detail = f"{type(exc).__name__}: {exc}"
-            print(f"error: internal error ({detail}); set MODELTRACE_DEBUG=1 for the traceback", file=sys.stderr)
+            message = f"error: internal error ({detail}); MODELTRACE_DEBUG=1 shows the traceback"
+            print(message, file=sys.stderr)
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper

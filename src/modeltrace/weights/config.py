@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from modeltrace.weights.roles import RoleMap, norm_kind
+from modeltrace.weights.roles import POST_LN_FAMILY, RoleMap, norm_kind
 
 #: GGUF architecture names → Hugging Face ``model_type``.
 _GGUF_ARCH = {"gptneox": "gpt_neox", "nomic-bert": "nomic_bert", "gemma3_text": "gemma3"}
@@ -166,7 +166,11 @@ def _infer_from_tensors(config: ModelConfig, roles: RoleMap, shapes: Mapping[str
     experts = {b.expert for b in bindings.values() if b.expert is not None}
     experts |= {int(b.role.split(".")[2]) for b in bindings.values() if b.role.startswith("moe.experts.")}
     _infer(config, "n_experts", len(experts) if experts else None)
-    if "embed.tokens.weight" in bindings:
+    if "embed.tokens.weight" in bindings and config.architecture in POST_LN_FAMILY:
+        # An encoder without an LM head ties nothing: say so rather than "tied".
+        config.tied_embeddings = None
+        config.provenance.pop("tied_embeddings", None)
+    elif "embed.tokens.weight" in bindings:
         tied = "lm_head.weight" not in bindings
         if config.tied_embeddings is None or tied != config.tied_embeddings:
             # What the tensors show wins: a tied config with a stored lm_head is not tied in this file.
