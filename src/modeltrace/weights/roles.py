@@ -315,6 +315,8 @@ _PARAM_ALIAS = {"gamma": "weight", "beta": "bias", "scale": "weight"}
 
 #: GGUF architectures whose converter interleaves Q/K rows for RoPE (llama.cpp ``LlamaModel``).
 GGUF_ROPE_PERMUTED = frozenset({"llama", "mistral", "granite", "granitemoe", "deci"})
+#: GGUF architectures that store a fused gate+up projection as ``ffn_up``.
+GGUF_FUSED_UP = frozenset({"phi3", "phi4"})
 #: Architectures whose RMSNorm multiplies by ``1 + w``.
 GEMMA_FAMILY = frozenset({"gemma", "gemma2", "gemma3", "gemma3_text", "gemma3n"})
 #: Architectures that are post-LN (norms on the residual stream).
@@ -357,7 +359,9 @@ def map_roles(
     has_pre_ffn = any(
         n.endswith(("pre_feedforward_layernorm.weight", "ffn_norm.weight")) for n in names
     ) and any("post_feedforward_layernorm" in n or "post_ffw_norm" in n for n in names)
-    context = _Context(arch, dims, gguf, has_pre_ffn)
+    # llama.cpp keeps Phi-3's fused gate_up as "ffn_up" (twice the MLP width) with no "ffn_gate".
+    fused_up = gguf and not any(".ffn_gate." in n for n in names) and arch in GGUF_FUSED_UP
+    context = _Context(arch, dims, gguf, has_pre_ffn, fused_up)
     leftovers: list[TensorInfo] = []
     for info in infos:
         if _BUFFER.search(info.name) or not info.is_float:
@@ -380,6 +384,7 @@ class _Context:
     dims: Dimensions
     gguf: bool
     gemma_post_norms: bool
+    fused_up: bool = False
 
     @property
     def norm(self) -> str:
@@ -465,6 +470,8 @@ def _layer_bindings(
         role = (
             "post_attn_norm" if ctx.gemma_post_norms or ctx.arch in GEMMA_FAMILY - {"gemma"} else "mlp_norm"
         )
+    if role == "mlp.up" and ctx.fused_up:
+        role = "@gate_up"
     transpose = role.endswith("^T")
     role = role.removesuffix("^T")
     if role.startswith("@"):
