@@ -17,8 +17,8 @@ from typing import Any
 
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
-    import aics_tlog
-    from aics_tlog import tiles as aics_tiles
+    import aics_tlog  # type: ignore[import-not-found, unused-ignore]
+    from aics_tlog import tiles as aics_tiles  # type: ignore[import-not-found, unused-ignore]
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     log_key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(request["log_seed"]))
@@ -32,7 +32,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     witness_vkey = aics_tlog.cosignature_vkey(witness_name, witness_key.public_key())
     checkpoint = aics_tlog.Checkpoint(origin, size, tree.root(size))
     signed = aics_tlog.sign_checkpoint(checkpoint, log_key, origin)
-    _, cosignature = aics_tlog.sign_cosignature(witness_key, witness_name, timestamp, origin, size, tree.root(size))
+    _, cosignature = aics_tlog.sign_cosignature(
+        witness_key, witness_name, timestamp, origin, size, tree.root(size)
+    )
     aics_note = aics_tlog.Note(text=signed.text, signatures=(*signed.signatures, cosignature))
 
     def verify(note_text: str) -> dict[str, Any]:
@@ -65,7 +67,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             )
             for case in request["inclusion"]
         ],
-        "inclusion": [[h.hex() for h in tree.inclusion_proof(c["index"], c["size"])] for c in request["inclusion"]],
+        "inclusion": [
+            [h.hex() for h in tree.inclusion_proof(c["index"], c["size"])] for c in request["inclusion"]
+        ],
         "verify_our_consistency": [
             aics_tlog.verify_consistency(
                 case["size1"],

@@ -121,7 +121,7 @@ def test_open_checkpoint_returns_the_log_key_and_cosignatures() -> None:
 def test_open_checkpoint_needs_the_log_signature_not_just_a_witness() -> None:
     log, witness = log_signer(), witness_signer()
     only_witness = sign_note(_checkpoint().to_text(), witness)
-    with pytest.raises(SignatureError, match="no signature by a trusted key|log"):
+    with pytest.raises(SignatureError, match=r"no signature by a trusted key|log"):
         open_checkpoint(only_witness.to_bytes(), [log.verifier], [witness.verifier])
 
 
@@ -158,9 +158,14 @@ def test_a_bad_trusted_cosignature_rejects_the_checkpoint() -> None:
 
 def test_cosigners_drop_future_and_stale_cosignatures() -> None:
     log = log_signer()
-    early, late = witness_signer(WITNESS_TIME), CosignatureSigner.from_seed("w2", bytes(32), lambda: WITNESS_TIME + 3600)
+    early, late = (
+        witness_signer(WITNESS_TIME),
+        CosignatureSigner.from_seed("w2", bytes(32), lambda: WITNESS_TIME + 3600),
+    )
     signed = open_checkpoint(
-        sign_checkpoint(_checkpoint(), log, early, late).to_bytes(), [log.verifier], [early.verifier, late.verifier]
+        sign_checkpoint(_checkpoint(), log, early, late).to_bytes(),
+        [log.verifier],
+        [early.verifier, late.verifier],
     )
     assert signed.cosigners() == (early.verifier, late.verifier)
     assert signed.cosigners(now=WITNESS_TIME) == (early.verifier,)  # `late` is an hour in the future
@@ -171,8 +176,11 @@ def test_checkpoint_note_from_go_style_parses() -> None:
     # A witness's checkpoint exactly as the tlog-cosignature spec prints it (signatures unverifiable here).
     note = (
         SPEC_TEXT
-        + "\n— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
-        + "— witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
+        + "\n— example.com/behind-the-sofa "
+        + "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
+        + "— witness.example.com/w1 "
+        + "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZC"
+        + "B9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
     )
     parsed = parse_note(note.encode())
     assert parse_checkpoint(parsed.text).size == 20852163

@@ -43,7 +43,8 @@ from tests.ledger.reference import (
 SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 SPEC_NOTE = (
     "This is an example message.\n\n"
-    "— example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+    "— example.com/foo "
+    "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
 ).encode()
 
 # Ledger note §2: deterministic Ed25519 keys from seeds 0x00..0x1f (log) and 0x20..0x3f (witness).
@@ -348,7 +349,9 @@ HOSTILE_NOTES = {
     "signature too short": (CHECKPOINT_TEXT + "\n— a.example AAAAAA==\n").encode(),
     "trailing garbage line": DERIVED_NOTE + b"garbage\n",
     "name of 256 bytes": (CHECKPOINT_TEXT + "\n— " + "n" * 256 + " AAAAAAA=\n").encode(),
-    "signature of 9 KiB": (CHECKPOINT_TEXT + "\n— a " + base64.b64encode(bytes(9216)).decode() + "\n").encode(),
+    "signature of 9 KiB": (
+        CHECKPOINT_TEXT + "\n— a " + base64.b64encode(bytes(9216)).decode() + "\n"
+    ).encode(),
     "101 signature lines": (CHECKPOINT_TEXT + "\n" + LOG_LINE * 101).encode(),
     "10,000 signature lines": (CHECKPOINT_TEXT + "\n" + LOG_LINE * 10_000).encode(),
     "2 MiB of text": b"a" * (2 << 20) + b"\n\n" + LOG_LINE.encode(),

@@ -7,7 +7,7 @@ must each be rejected.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,7 +49,7 @@ def test_every_consistency_proof_up_to_300_verifies() -> None:
 # --- generation against RFC 6962 §2.1's recursive definitions over raw leaves --------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mth(start: int, end: int) -> bytes:
     if end - start == 1:
         return leaf_hash(LEAVES[start])
@@ -117,8 +117,15 @@ INCLUSION_MUTATIONS += ["drop", "insert", "duplicate", "swap"]
 
 
 @PROPERTY
-@given(inclusion_cases(), st.sampled_from(INCLUSION_MUTATIONS), st.integers(0, 2**16), st.binary(min_size=32, max_size=32))
-def test_mutated_inclusion_proof_fails(case: tuple[int, int], mutation: str, choice: int, junk: bytes) -> None:
+@given(
+    inclusion_cases(),
+    st.sampled_from(INCLUSION_MUTATIONS),
+    st.integers(0, 2**16),
+    st.binary(min_size=32, max_size=32),
+)
+def test_mutated_inclusion_proof_fails(
+    case: tuple[int, int], mutation: str, choice: int, junk: bytes
+) -> None:
     index, size = case
     proof = TREE.inclusion_proof(index, size)
     leaf, root = TREE.subtree(0, index), ROOTS[size]
@@ -158,7 +165,12 @@ CONSISTENCY_MUTATIONS += ["drop", "insert", "duplicate", "swap"]
 
 
 @PROPERTY
-@given(consistency_cases(), st.sampled_from(CONSISTENCY_MUTATIONS), st.integers(0, 2**16), st.binary(min_size=32, max_size=32))
+@given(
+    consistency_cases(),
+    st.sampled_from(CONSISTENCY_MUTATIONS),
+    st.integers(0, 2**16),
+    st.binary(min_size=32, max_size=32),
+)
 def test_mutated_consistency_proof_fails(
     case: tuple[int, int], mutation: str, choice: int, junk: bytes
 ) -> None:

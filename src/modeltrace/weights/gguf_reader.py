@@ -40,8 +40,6 @@ _MAX_TENSORS = 1 << 20
 _MAX_KV = 1 << 16
 _MAX_STRING = 1 << 26
 _MAX_ARRAY_DEPTH = 2
-#: Dequantise at most this many stored bytes at a time.
-_CHUNK_BYTES = 16 * 1024 * 1024
 
 _SCALAR_FORMATS: dict[int, tuple[str, int]] = {
     0: ("<B", 1),
@@ -275,7 +273,7 @@ class GGUFSource(TensorSource):
         info, _, offset = self._entries[name]
         return self._file.read(offset, info.nbytes)
 
-    def iter_raw(self, name: str) -> Iterator[memoryview]:
+    def iter_raw(self, name: str) -> Iterator[memoryview | bytes]:
         info, _, offset = self._entries[name]
         yield from self._file.stream(offset, info.nbytes)
 
@@ -285,26 +283,22 @@ class GGUFSource(TensorSource):
     def read_into(self, name: str, out: Float32Array) -> Float32Array:
         info, qtype, offset = self._entries[name]
         target = output_view(out, info)
-        rows = math.prod(info.shape[:-1]) if len(info.shape) > 1 else 1
-        if rows == 0 or info.numel == 0:
-            return target
-        grid = target.reshape(rows, -1)
-        row_bytes = info.nbytes // rows
-        step = max(1, _CHUNK_BYTES // max(row_bytes, 1))
-        first = 0
-        # Whole rows per piece, so every piece is a whole number of quantisation blocks.
-        for piece in self._file.stream(offset, info.nbytes, chunk=step * row_bytes):
-            count = len(piece) // row_bytes
-            grid[first : first + count] = self._decode(np.frombuffer(piece, np.uint8), qtype, count)
-            first += count
+        flat = target.reshape(-1)
+        _, block_bytes = GGML_QUANT_SIZES[qtype]
+        done = 0
+        # Quantisation blocks are independent, so any whole number of them decodes on its own.
+        for piece in self._file.stream(offset, info.nbytes, block_bytes):
+            values = self._decode(np.frombuffer(piece, np.uint8), qtype)
+            flat[done : done + values.size] = values
+            done += values.size
         return target
 
     @staticmethod
-    def _decode(data: np.ndarray[Any, np.dtype[np.uint8]], qtype: GGMLQuantizationType, rows: int) -> Any:
+    def _decode(data: np.ndarray[Any, np.dtype[np.uint8]], qtype: GGMLQuantizationType) -> Any:
         plain = _PLAIN.get(qtype)
         if plain is not None:
-            return data.view(plain).reshape(rows, -1)
-        return gguf_quants.dequantize(data.reshape(rows, -1), qtype)
+            return data.view(plain)
+        return np.asarray(gguf_quants.dequantize(data, qtype)).reshape(-1)
 
     def close(self) -> None:
         self._file.close()

@@ -24,7 +24,6 @@ from modeltrace.weights.source import (
     FP8_E5M2_TABLE,
     MAX_DIMS,
     MAX_HEADER_BYTES,
-    STREAM_CHUNK,
     Float32Array,
     MappedFile,
     SourceFacts,
@@ -154,7 +153,7 @@ class SafetensorsSource(TensorSource):
         entry = self._entries[name]
         return self._file.read(self._data_start + entry.begin, entry.end - entry.begin)
 
-    def iter_raw(self, name: str) -> Iterator[memoryview]:
+    def iter_raw(self, name: str) -> Iterator[memoryview | bytes]:
         entry = self._entries[name]
         yield from self._file.stream(self._data_start + entry.begin, entry.end - entry.begin)
 
@@ -168,12 +167,8 @@ class SafetensorsSource(TensorSource):
         target = output_view(out, info)
         flat = target.reshape(-1)
         done = 0
-        # Convert piece by piece into the output: the peak is the float32 tensor plus two pieces.
-        for piece in self._file.stream(
-            self._data_start + entry.begin,
-            entry.end - entry.begin,
-            chunk=STREAM_CHUNK - STREAM_CHUNK % itemsize,
-        ):
+        # Convert piece by piece into the output: the peak is the float32 tensor plus the read buffers.
+        for piece in self._file.stream(self._data_start + entry.begin, entry.end - entry.begin, itemsize):
             items = np.frombuffer(piece, dtype=np_dtype)
             _to_f32(info.dtype, items, flat[done : done + items.size])
             done += items.size

@@ -18,7 +18,6 @@ import mmap
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from modeltrace.errors import ModelFileError
+from modeltrace.weights.piece_reader import PieceReader
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -35,7 +35,7 @@ MAX_HEADER_BYTES = 256 * 1024 * 1024
 #: No tensor may claim more dimensions than this.
 MAX_DIMS = 8
 #: Bytes per piece when streaming a tensor from disk.
-STREAM_CHUNK = 8 * 1024 * 1024
+STREAM_CHUNK = 4 * 1024 * 1024  # pieces are cut to whole elements or quantisation blocks
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,7 @@ class MappedFile:
         except OSError as exc:
             raise ModelFileError(path, f"cannot open: {exc.strerror}") from None
         self._map: mmap.mmap | None = None
+        self._pieces: PieceReader | None = None
         if self.size:
             try:
                 self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
@@ -181,41 +182,16 @@ class MappedFile:
         self.release(offset, length)
         return data
 
-    def stream(self, offset: int, length: int, chunk: int = STREAM_CHUNK) -> Iterator[memoryview]:
-        """Consecutive pieces of ``[offset, offset + length)`` read with ``pread``.
+    def stream(self, offset: int, length: int, unit: int = 1) -> Iterator[memoryview | bytes]:
+        """Consecutive pieces of ``[offset, offset + length)``, read ahead in parallel.
 
-        The next piece is read by a helper thread while the caller works on the current one (both
-        ``pread`` and numpy release the GIL), so disk and conversion overlap. Each yielded view is
-        valid until the caller asks for the next one. Reading into our own buffers instead of
-        faulting in mapped pages keeps the resident set to two pieces and costs fewer page faults.
+        See :mod:`modeltrace.weights.piece_reader`. Each piece is valid until the next is asked for
+        and, but the last, holds a whole number of ``unit`` bytes.
         """
         self._check(offset, length)
-        if length == 0:
-            return
-        chunk = max(4096, chunk)
-        buffers = [bytearray(min(chunk, length)), bytearray(min(chunk, length))]
-        fd = self._file.fileno()
-
-        def fill(index: int, start: int) -> memoryview:
-            size = min(chunk, offset + length - start)
-            view = memoryview(buffers[index])[:size]
-            got = os.preadv(fd, [view], start)
-            if got != size:
-                raise ModelFileError(
-                    self.path, f"short read at offset {start}: the file changed or is truncated"
-                )
-            return view
-
-        with ThreadPoolExecutor(max_workers=1) as reader:
-            pending = reader.submit(fill, 0, offset)
-            position, index = offset, 0
-            while position < offset + length:
-                current = pending.result()
-                position += len(current)
-                index ^= 1
-                if position < offset + length:
-                    pending = reader.submit(fill, index, position)
-                yield current
+        if self._pieces is None:
+            self._pieces = PieceReader(self.path, self._file.fileno(), STREAM_CHUNK)
+        yield from self._pieces.pieces(offset, length, unit)
 
     def view(self, offset: int, length: int) -> memoryview:
         """A zero-copy view; call :meth:`release` when done with it."""
@@ -238,6 +214,9 @@ class MappedFile:
             )
 
     def close(self) -> None:
+        if self._pieces is not None:
+            self._pieces.close()
+            self._pieces = None
         if self._map is not None:
             # A caller may still hold a view; the map is then freed when that view is collected.
             with contextlib.suppress(BufferError):
