@@ -41,6 +41,7 @@ test: lint typecheck zoo unit
 
 bench: venv
 	$(PY) benchmarks/read_bench.py
+	$(PY) benchmarks/hostile_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
