@@ -79,3 +79,19 @@ def test_missing_path_is_a_clean_error(tmp_path: Path) -> None:
     result = run("inspect", str(tmp_path / "nope"))
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or directory"
+
+
+def test_compare_exit_codes_and_json(tmp_path: Path) -> None:
+    tensors, config = synth.architecture("qwen2")
+    a = synth.write_hf(tmp_path / "a", tensors, config)
+    b = synth.write_hf(tmp_path / "b", tensors, config, shards=2)
+    derived = run("compare", "--json", str(a), str(b))
+    assert derived.returncode == 1, derived.stderr
+    report = json.loads(derived.stdout)
+    assert report["verdict"] == "derived" and report["log10_p"] is None and report["pvalue"] == 0.0
+    other, _ = synth.architecture("qwen2", seed=3)
+    c = synth.write_hf(tmp_path / "c", other, config)
+    unaligned = run("compare", str(a), str(c))
+    # 120 synthetic tokens are too few to align the residual streams: inconclusive, said why.
+    assert unaligned.returncode == 4, unaligned.stdout
+    assert "Inconclusive" in unaligned.stdout and "tokens" in unaligned.stdout

@@ -1,7 +1,8 @@
 """How the CLI turns library errors into one line on stderr and an exit code scripts can rely on.
 
-Exit codes: 0 success, 1 a finding that should fail a script (set by commands that judge), 2 bad
-input (unreadable, malformed or hostile files, unknown names), 3 an internal error.
+Exit codes: 0 success (for a judging command: nothing found), 1 a finding that should fail a script
+(``compare``: derived), 2 bad input (unreadable, malformed or hostile files, unknown names), 3 an
+internal error, 4 an inconclusive judgement.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import typer
 
 from modeltrace.errors import ModeltraceError
 
+EXIT_FINDING = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_INCONCLUSIVE = 4
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from modeltrace import __version__
-from modeltrace.cli import inspect_cmd, zoo_cmd
+from modeltrace.cli import compare_cmd, inspect_cmd, zoo_cmd
 
 app = typer.Typer(
     name="modeltrace",
@@ -15,6 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("inspect")(inspect_cmd.inspect)
+app.command("compare")(compare_cmd.compare_command)
 app.add_typer(zoo_cmd.app, name="zoo")
 
 

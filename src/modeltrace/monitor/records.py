@@ -204,6 +204,10 @@ class _Buffer:
                     raise _BadRecordError(
                         IssueKind.TRUNCATED, f"input ends inside a JSON value ({exc.msg})"
                     ) from None
+                newline = self.text.find("\n", self.pos, exc.pos)
+                if newline >= 0 and not self.text[newline : exc.pos].strip():
+                    # the error sits at the start of the next line: this line was cut short
+                    raise _BadRecordError(IssueKind.TRUNCATED, f"line ends inside a JSON value ({exc.msg})") from None
                 column = exc.pos - self.pos
                 raise _BadRecordError(
                     IssueKind.INVALID_JSON, f"{exc.msg} at character {column} of the record"

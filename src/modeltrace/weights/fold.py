@@ -44,9 +44,17 @@ class FoldedLayer:
 
 
 def _fold_into(out: FoldedLayer, model: Model, norm_name: str, targets: list[str]) -> None:
-    gain = model.gain(norm_name)
+    binding = model.binding(norm_name)
+    if norm_name in out.tensors:
+        gain = out.tensors[norm_name] + np.float32(binding.gain_offset)
+    else:
+        gain = model.gain(norm_name)
     bias_name = norm_name.removesuffix(".weight") + ".bias"
-    norm_bias = model.tensor(bias_name) if model.has(bias_name) else None
+    norm_bias: Float32Array | None = None
+    if bias_name in out.tensors:
+        norm_bias = out.tensors[bias_name]
+    elif model.has(bias_name):
+        norm_bias = model.tensor(bias_name)
     for target in targets:
         weight = out.tensors[target]
         if weight.ndim != 2 or weight.shape[1] != gain.shape[0]:
@@ -61,7 +69,6 @@ def _fold_into(out: FoldedLayer, model: Model, norm_name: str, targets: list[str
                 out.tensors.get(target_bias, np.zeros(weight.shape[0], np.float32)) + shift
             )
         out.tensors[target] = (weight * gain[None, :]).astype(np.float32)
-    binding = model.binding(norm_name)
     # Leave the canonical gain at the value that means "multiply by 1" (Gemma stores w with 1 + w).
     out.tensors[norm_name] = np.full_like(gain, 1.0 - binding.gain_offset)
     if norm_bias is not None:
@@ -69,12 +76,17 @@ def _fold_into(out: FoldedLayer, model: Model, norm_name: str, targets: list[str
     out.folded.append(norm_name)
 
 
-def fold_layer(model: Model, layer: int, stack: str = "layers") -> FoldedLayer:
-    """One layer's canonical tensors with every foldable norm folded into what it feeds."""
+def fold_layer(
+    model: Model, layer: int, stack: str = "layers", tensors: dict[str, Float32Array] | None = None
+) -> FoldedLayer:
+    """One layer's canonical tensors with every foldable norm folded into what it feeds.
+
+    ``tensors`` may hold the layer's canonical tensors already read (they are not modified).
+    """
     out = FoldedLayer()
     roles = model.layer_roles(layer, stack)
     for name in roles:
-        out.tensors[name] = model.tensor(name)
+        out.tensors[name] = tensors[name] if tensors is not None and name in tensors else model.tensor(name)
     prefix = f"{stack}.{layer}."
     for name, binding in roles.items():
         if binding.norm is None or binding.param != "weight":

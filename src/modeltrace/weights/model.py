@@ -172,6 +172,10 @@ class Model:
             return vocab_from_tokens(tokens, kind, meta.get("tokenizer.token_types"), source=str(self.path))
         return load_vocabulary(self.folder) if self.folder is not None else None
 
+    def use_vocabulary(self, vocabulary: Vocabulary) -> None:
+        """Use this vocabulary instead of the one found with the weights (e.g. an export without one)."""
+        self.__dict__["vocabulary"] = vocabulary
+
     @cached_property
     def digest(self) -> str:
         """Merkle root over (name, dtype, shape, sha256) of every stored tensor, sorted by name."""
