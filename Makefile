@@ -22,11 +22,29 @@ venv: $(STAMP)
 zoo: venv
 	$(VENV)/bin/modeltrace zoo fetch
 
+DEMO_OUT ?= demo-out
+ZOO ?= $(shell $(PY) -c "from modeltrace.zoo import cache_dir; print(cache_dir() / 'models')" 2>/dev/null)
+
+# Inspect every zoo model, then compare the zoo's known pairs and write one HTML report per pair.
+# compare exits 1 for "derived" and 0 for "independent"; only 2 and 3 (bad input, bug) stop the demo.
 demo: zoo
 	@for id in minilm6 minilm6-gt minilm6-int8 me5-small me5-enpt smollm2 gemma3 whisper-gp whisper-sfy; do \
-		dir=$$($(VENV)/bin/modeltrace zoo fetch $$id) || exit 1; \
-		$(VENV)/bin/modeltrace inspect "$$dir" || exit 1; \
+		$(VENV)/bin/modeltrace inspect --short "$(ZOO)/$$id" || exit 1; \
 	done
+	@mkdir -p $(DEMO_OUT)
+	@set -- \
+		"minilm6 minilm6-gt" \
+		"minilm6 minilm6-int8/model.onnx" \
+		"me5-small me5-enpt" \
+		"me5-small minilm6" \
+		"smollm2 gemma3" \
+		"whisper-gp whisper-sfy"; \
+	for pair in "$$@"; do \
+		set -- $$pair; name=$$(echo "$$1-vs-$$2" | tr '/' '_'); \
+		echo; echo "== compare $$1 $$2"; \
+		$(VENV)/bin/modeltrace compare "$(ZOO)/$$1" "$(ZOO)/$$2" --report "$(DEMO_OUT)/$$name.html"; \
+		rc=$$?; if [ $$rc -ge 2 ] && [ $$rc -ne 4 ]; then exit $$rc; fi; \
+	done; echo; echo "reports: $(DEMO_OUT)/*.html"
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks

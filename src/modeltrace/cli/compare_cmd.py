@@ -14,6 +14,7 @@ from rich.table import Table
 
 from modeltrace.cli.errors import EXIT_FINDING, EXIT_INCONCLUSIVE, friendly_errors
 from modeltrace.lineage import DERIVED, INCONCLUSIVE, LineageReport, compare
+from modeltrace.lineage.report_html import write_report
 
 
 def _p(log10_p: float) -> str:
@@ -67,12 +68,15 @@ def compare_command(
     ] = None,
     tokenizer_b: Annotated[Path | None, typer.Option(help="Tokenizer for SUSPECT if it ships none.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the token split and the probes.")] = 0,
+    report_path: Annotated[Path | None, typer.Option("--report", help="Write an HTML report here.")] = None,
 ) -> None:
     """Decide whether SUSPECT's weights derive from PROTECTED's: verdict, p-value and evidence.
 
     Exit code 1 when derived (the finding), 0 when independent, 4 when inconclusive, 2 on bad input.
     """
     report = compare(protected, suspect, seed=seed, tokenizer_a=tokenizer_a, tokenizer_b=tokenizer_b)
+    if report_path is not None:
+        write_report(report, report_path)
     if as_json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         print()

@@ -210,7 +210,9 @@ class GatewayAdapter:
             tools_hash=tools_hash,
             has_system_prompt=has_system,
             system_prompt_hash=system_hash,
-            message_count=message_count,
+            message_count=message_count if message_count is not None else f.count(
+                obj.get("message_count"), ctx, "message_count"
+            ),
             prompt_text=prompt_text,
             prompt_hash=prompt_hash,
             prompt_chars=prompt_chars,

@@ -207,9 +207,10 @@ class Infrastructure:
         records = list(self.incidents)
         for person in [*self.people, *self.contractors]:
             attack = person.scenario in ("low_and_slow", "insider_departure")
+            victim = any(person is plan[0] for plan in self.stolen_plans)
             records.append({
                 "type": "principal", "principal": person.name, "scenario": person.scenario,
-                "label": ATTACK if attack else BENIGN,
+                "label": ATTACK if attack else "compromised" if victim else BENIGN,
             })
         records.extend(
             {"type": "principal", "principal": s.name, "scenario": s.scenario, "label": BENIGN}
@@ -235,6 +236,8 @@ class Infrastructure:
         return calls
 
     def _s3(self, ts: float, who: Principal, action: str, ip: str, agent: str, label: Label, **kw: Any) -> InfraCall:
+        # the key in use now, not whatever the principal holds when the day is written out
+        kw.setdefault("access_key", who.access_key or None)
         return InfraCall(ts=ts, principal=who, service="s3", action=action, ip=ip, user_agent=agent, label=label, **kw)
 
     def _k8s(self, ts: float, who: Principal, verb: str, resource: str, ip: str, label: Label, code: int = 200) -> InfraCall:
@@ -271,7 +274,8 @@ class Infrastructure:
         if rng.random() < 0.03:  # key rotation: a new credential, used from the usual place
             new_key = "AKIA" + hex_id(rng, 64).upper()
             calls.append(InfraCall(ts=ts + 300, principal=person, service="iam", action="CreateAccessKey", ip=ip,
-                                   user_agent=CLI_AGENT, label=label, extra={"new_key": new_key}))
+                                   user_agent=CLI_AGENT, label=label, access_key=person.access_key,
+                                   extra={"new_key": new_key}))
             person.access_key = new_key
         checkpoint = rng.choice(self.checkpoints)
         t = ts + rng.uniform(300, 3600)

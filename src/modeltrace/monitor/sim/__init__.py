@@ -1,0 +1,1 @@
+"""The pieces of the log simulator; :func:`modeltrace.monitor.simulate.simulate` puts them together."""
