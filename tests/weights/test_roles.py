@@ -203,3 +203,14 @@ def test_pytorch_bin_shards_with_index(tmp_path: Path) -> None:
         np.testing.assert_array_equal(
             model.tensor("layers.1.mlp.down.weight"), tensors["gpt_neox.layers.1.mlp.dense_4h_to_h.weight"]
         )
+
+
+def test_folder_prefers_the_model_file_over_loose_extras(tmp_path: Path) -> None:
+    """An adapter or a second copy beside model.safetensors is not merged into the model."""
+    tensors, config = synth.architecture("llama")
+    folder = synth.write_hf(tmp_path, tensors, config)
+    synth.save_file(
+        {"base_model.lora_A.weight": np.ones((4, 4), np.float32)}, str(folder / "adapter_model.safetensors")
+    )
+    with open_model(folder) as model:
+        assert len(model.infos()) == len(tensors)

@@ -217,17 +217,34 @@ def _open_shards(folder: Path, paths: Sequence[Path], expected: dict[str, str] |
         raise
 
 
+#: Shard sets in a model folder, most specific first: Hugging Face names before any loose file, so
+#: that adapters, optimiser states or a second consolidated copy beside the model are not merged in.
+_FOLDER_PATTERNS = (
+    ("model.safetensors",),
+    ("model-*-of-*.safetensors",),
+    ("pytorch_model.bin",),
+    ("pytorch_model-*-of-*.bin",),
+    ("*.safetensors",),
+    ("*.pt", "*.pth"),
+)
+
+
+def _plain_files(folder: Path, patterns: Sequence[str]) -> list[Path]:
+    found = {p for pattern in patterns for p in folder.glob(pattern)}
+    return sorted(p for p in found if p.is_file() and not p.name.startswith("."))
+
+
 def open_folder(folder: Path) -> TensorSource:
     """Open the weights of a model folder, preferring safetensors, then PyTorch, GGUF, ONNX, others."""
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if (folder / index_name).is_file():
             return _open_index(folder, folder / index_name)
-    for pattern in ("*.safetensors", "pytorch_model*.bin", "*.pt", "*.pth"):
-        found = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    for patterns in _FOLDER_PATTERNS:
+        found = _plain_files(folder, patterns)
         if found:
             return _open_shards(folder, found)
     for pattern in ("*.gguf", "*.onnx", "onnx/model.onnx", "*.bin"):
-        found = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+        found = _plain_files(folder, (pattern,))
         if found:
             return open_file(found[0])
     raise ModelFileError(
