@@ -6,6 +6,7 @@ import typer
 
 from modeltrace import __version__
 from modeltrace.cli import compare_cmd, inspect_cmd, zoo_cmd
+from modeltrace.ledger import cli as ledger_cli
 
 app = typer.Typer(
     name="modeltrace",
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.command("inspect")(inspect_cmd.inspect)
 app.command("compare")(compare_cmd.compare_command)
 app.add_typer(zoo_cmd.app, name="zoo")
+app.add_typer(ledger_cli.app, name="ledger", help="Witnessed transparency log of training provenance.")
 
 
 def _version(value: bool) -> None:

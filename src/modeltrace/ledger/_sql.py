@@ -142,7 +142,7 @@ class SqlTransaction(WriteTransaction):
         row = self._run("SELECT idx FROM dedup WHERE leaf_hash = ?", (leaf_hash,)).fetchone()
         return None if row is None else int(row[0])
 
-    def keys(self) -> list[KeyRecord]:
+    def key_records(self) -> list[KeyRecord]:
         return [_key(row) for row in self._run(_KEYS_SQL).fetchall()]
 
     def tile(self, level: int, index: int) -> bytes | None:
@@ -155,7 +155,9 @@ class SqlTransaction(WriteTransaction):
             [(e.index, e.leaf, e.type, e.kid, e.stmt) for e in entries],
         )
         self._store.crash_point("entries")
-        self._many("INSERT INTO dedup (leaf_hash, idx) VALUES (?, ?)", [(e.leaf_hash, e.index) for e in entries])
+        self._many(
+            "INSERT INTO dedup (leaf_hash, idx) VALUES (?, ?)", [(e.leaf_hash, e.index) for e in entries]
+        )
         self._many(
             "INSERT INTO subjects (digest, idx) VALUES (?, ?)",
             [(subject, e.index) for e in entries for subject in e.subjects],
@@ -164,7 +166,8 @@ class SqlTransaction(WriteTransaction):
     def add_evidence(self, secrets: Sequence[SecretRow], blobs: Sequence[BlobRow]) -> None:
         # A duplicate statement carries the same commitments, hence the same salts: keep the first.
         self._many(
-            "INSERT INTO evidence_secrets (stmt, name, salt, value) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO evidence_secrets (stmt, name, salt, value) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             [(s.stmt, s.name, s.salt, s.value) for s in secrets],
         )
         self._many(
@@ -214,7 +217,6 @@ class SqlStore(Store):
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._crash_hook: Any = None
 
     # -- dialect hooks -------------------------------------------------------------------------------
     @abstractmethod
@@ -232,14 +234,6 @@ class SqlStore(Store):
     def schema_statements(self) -> list[str]:
         ddl = SCHEMA.format(blob=self.blob_type, int64=self.int64_type)
         return [statement.strip() for statement in ddl.split(";") if statement.strip()]
-
-    def set_crash_hook(self, hook: Any) -> None:
-        """A test hook called at named points of a write (``hook(step)``), to inject crashes."""
-        self._crash_hook = hook
-
-    def crash_point(self, step: str) -> None:
-        if self._crash_hook is not None:
-            self._crash_hook(step)
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         with self._lock:
@@ -292,7 +286,9 @@ class SqlStore(Store):
             yield row[0], int(row[1])
 
     def tile(self, level: int, index: int) -> TileRow | None:
-        row = self._one("SELECT level, idx, width, data FROM tiles WHERE level = ? AND idx = ?", (level, index))
+        row = self._one(
+            "SELECT level, idx, width, data FROM tiles WHERE level = ? AND idx = ?", (level, index)
+        )
         return None if row is None else TileRow(int(row[0]), int(row[1]), int(row[2]), bytes(row[3]))
 
     def tiles(self) -> Iterator[TileRow]:
@@ -309,10 +305,10 @@ class SqlStore(Store):
             cursor.execute(self.sql("UPDATE checkpoints SET cosigned = ? WHERE size = ?"), (note, size))
             self._commit_if_needed()
 
-    def _commit_if_needed(self) -> None:  # noqa: B027 - autocommit connections need nothing
+    def _commit_if_needed(self) -> None:
         """Autocommit dialects need nothing; others commit here."""
 
-    def keys(self) -> list[KeyRecord]:
+    def key_records(self) -> list[KeyRecord]:
         return [_key(row) for row in self._query(_KEYS_SQL)]
 
     def search(
@@ -349,8 +345,9 @@ class SqlStore(Store):
 
     # -- evidence ------------------------------------------------------------------------------------
     def secrets(self, stmt: str) -> list[SecretRow]:
-        rows = self._query("SELECT stmt, name, salt, value FROM evidence_secrets WHERE stmt = ? ORDER BY name",
-                           (stmt,))
+        rows = self._query(
+            "SELECT stmt, name, salt, value FROM evidence_secrets WHERE stmt = ? ORDER BY name", (stmt,)
+        )
         return [SecretRow(row[0], row[1], bytes(row[2]), bytes(row[3])) for row in rows]
 
     def blob(self, stmt: str, kind: str) -> bytes | None:
@@ -365,8 +362,10 @@ class SqlStore(Store):
         with self._lock:
             cursor = self._cursor()
             cursor.execute(
-                self.sql("INSERT INTO evidence_keys (kind, name, secret, created) VALUES (?, ?, ?, ?) "
-                         "ON CONFLICT DO NOTHING"),
+                self.sql(
+                    "INSERT INTO evidence_keys (kind, name, secret, created) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING"
+                ),
                 (kind, name, secret, created),
             )
             self._commit_if_needed()
@@ -374,8 +373,14 @@ class SqlStore(Store):
         assert stored is not None
         return stored
 
-    def shred(self, *, stmt: str | None = None, name: str | None = None, kind: str | None = None,
-              key: tuple[str, str] | None = None) -> int:
+    def shred(
+        self,
+        *,
+        stmt: str | None = None,
+        name: str | None = None,
+        kind: str | None = None,
+        key: tuple[str, str] | None = None,
+    ) -> int:
         if key is not None:
             sql, params = "DELETE FROM evidence_keys WHERE kind = ? AND name = ?", key
         elif stmt is not None and name is not None:
@@ -393,11 +398,15 @@ class SqlStore(Store):
 
     def _insert_state(self, cursor: Cursor, state: LogState, log_secret: bytes, created: int) -> None:
         cursor.execute(
-            self.sql("INSERT INTO log_state (id, origin, vkey, size, root, checkpoint, schema_version) "
-                     "VALUES (1, ?, ?, ?, ?, ?, ?)"),
+            self.sql(
+                "INSERT INTO log_state (id, origin, vkey, size, root, checkpoint, schema_version) "
+                "VALUES (1, ?, ?, ?, ?, ?, ?)"
+            ),
             (state.origin, state.vkey, state.size, state.root, state.checkpoint, SCHEMA_VERSION),
         )
-        cursor.execute(self.sql("INSERT INTO checkpoints (size, note) VALUES (?, ?)"), (state.size, state.checkpoint))
+        cursor.execute(
+            self.sql("INSERT INTO checkpoints (size, note) VALUES (?, ?)"), (state.size, state.checkpoint)
+        )
         cursor.execute(
             self.sql("INSERT INTO evidence_keys (kind, name, secret, created) VALUES ('log', ?, ?, ?)"),
             (state.origin, log_secret, created),

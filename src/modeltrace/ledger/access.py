@@ -146,9 +146,7 @@ class AccessBatch:
         return [line for line in data.split(b"\n") if line]
 
 
-def build_batch(
-    records: Sequence[AccessRecord], key_for: Callable[[str], bytes], time: int
-) -> AccessBatch:
+def build_batch(records: Sequence[AccessRecord], key_for: Callable[[str], bytes], time: int) -> AccessBatch:
     """Pseudonymise ``records`` with the key of each record's month and aggregate the public counts."""
     leaves: list[bytes] = []
     for record in records:
@@ -169,7 +167,9 @@ def build_batch(
     tree = ItemTree(leaves)
     artifacts = sorted({record.artifact for record in records})
     if len(artifacts) > 16:
-        raise FormatError("access batch", f"{len(artifacts)} artifacts; split the batch (at most 16 per entry)")
+        raise FormatError(
+            "access batch", f"{len(artifacts)} artifacts; split the batch (at most 16 per entry)"
+        )
     pub: dict[str, object] = {
         "time": time,
         "batch_root": tree.root.hex(),

@@ -15,6 +15,7 @@ or JSON Lines of such objects.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -40,7 +41,9 @@ class DatasetFile:
 
     def leaf(self, secret: bytes) -> bytes:
         salt = path_salt(secret, self.path)
-        return jcs.dumps({"path": commitment(salt, self.path).hex(), "sha256": self.sha256, "size": self.size})
+        return jcs.dumps(
+            {"path": commitment(salt, self.path).hex(), "sha256": self.sha256, "size": self.size}
+        )
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def _check_relative(path: str, where: str) -> str:
 
 def _sorted_unique(files: list[DatasetFile], where: str) -> tuple[DatasetFile, ...]:
     files.sort(key=lambda item: item.path)
-    for previous, current in zip(files, files[1:], strict=False):
+    for previous, current in itertools.pairwise(files):
         if previous.path == current.path:
             raise FormatError(where, f"file {current.path[:80]!r} is listed twice")
     return tuple(files)

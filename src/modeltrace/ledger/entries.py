@@ -113,9 +113,11 @@ class Leaf:
     def spec(self) -> EntryType:
         return TYPES[self.type]
 
-    @property
+    @cached_property
     def signed_message(self) -> bytes:
-        return pae(STATEMENT_PAYLOAD_TYPE, statement_bytes(self.type, self.kid, self.subj, self.pub, self.commit))
+        return pae(
+            STATEMENT_PAYLOAD_TYPE, statement_bytes(self.type, self.kid, self.subj, self.pub, self.commit)
+        )
 
     @property
     def committed_fields(self) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from modeltrace.ledger.errors import FormatError
 from modeltrace.ledger.iso3166 import is_country_code
 from modeltrace.ledger.jcs import MAX_SAFE_INTEGER
+from modeltrace.ledger.keys import check_org
 from modeltrace.ledger.log_errors import EntryError
 from modeltrace.ledger.spdx_expression import parse_license_expression
 
@@ -32,6 +33,7 @@ _PERIOD = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
 _PURL = re.compile(r"pkg:[a-zA-Z][a-zA-Z0-9.+-]*/[^\s]{1,400}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}")
+_KID = re.compile(r"[^+\s]{1,255}\+[0-9a-f]{8}")
 MAX_TEXT = 512
 MAX_LIST = 32
 
@@ -117,6 +119,13 @@ def spdx_license(value: object, where: str) -> None:
         raise _fail(where, f"write the expression as {normalised!r}")
 
 
+def organisation(value: object, where: str) -> None:
+    try:
+        check_org(value)  # type: ignore[arg-type]
+    except FormatError as error:
+        raise _fail(where, error.problem) from None
+
+
 def ref(value: object, where: str) -> None:
     if not isinstance(value, dict) or set(value) != {"log", "index", "leaf"}:
         raise _fail(where, "a reference is {log, index, leaf}")
@@ -133,6 +142,7 @@ period = pattern(_PERIOD, "a month YYYY-MM")
 purl = pattern(_PURL, "a package URL (pkg:type/namespace/name@version)")
 digest = pattern(_DIGEST, "sha256:<64 lower-case hex digits>")
 token = pattern(_TOKEN, "a short identifier")
+kid = pattern(_KID, "a key id <org>+<8 hex digits>")
 presence = one_of("yes", "no", "noAssertion")
 mining_permission = one_of("allowed", "notAllowed", "constrained")
 
@@ -183,6 +193,7 @@ class EntryType:
     def refs(self) -> list[tuple[str, tuple[str, ...], bool]]:
         """(field name, target types, is a list) for every reference field."""
         return [(name, spec.targets, spec.many) for name, spec in self.fields.items() if spec.targets]
+
 
 _TIME = req(integer())
 
@@ -235,13 +246,13 @@ TYPES: dict[str, EntryType] = {
             {
                 "time": _TIME,
                 "action": req(one_of("register", "rotate", "revoke")),
-                "org": req(text(255)),
+                "org": req(organisation),
                 "vkey": opt(text(255)),
                 "alg": opt(one_of("ed25519")),
                 "valid_from": opt(integer()),
-                "supersedes": opt(text(300)),
+                "supersedes": opt(kid),
                 "pop": opt(pattern(re.compile(r"[A-Za-z0-9+/]{86}=="), "a base64 Ed25519 signature")),
-                "target": opt(text(300)),
+                "target": opt(kid),
                 "reason": opt(text()),
             },
             secret_fields=frozenset({"contact"}),
@@ -260,15 +271,33 @@ TYPES: dict[str, EntryType] = {
                 "license": req(spdx_license),
                 "mining": opt(
                     mapping(
-                        one_of("cawg.ai_training", "cawg.ai_generative_training", "cawg.data_mining",
-                               "cawg.ai_inference"),
+                        one_of(
+                            "cawg.ai_training",
+                            "cawg.ai_generative_training",
+                            "cawg.data_mining",
+                            "cawg.ai_inference",
+                        ),
                         mining_permission,
                     )
                 ),
                 "dataset_type": opt(
                     list_of(
-                        one_of("audio", "categorical", "graph", "image", "noAssertion", "numeric", "other",
-                               "sensor", "structured", "syntactic", "text", "timeseries", "timestamp", "video"),
+                        one_of(
+                            "audio",
+                            "categorical",
+                            "graph",
+                            "image",
+                            "noAssertion",
+                            "numeric",
+                            "other",
+                            "sensor",
+                            "structured",
+                            "syntactic",
+                            "text",
+                            "timeseries",
+                            "timestamp",
+                            "video",
+                        ),
                         14,
                     )
                 ),
@@ -375,8 +404,12 @@ TYPES: dict[str, EntryType] = {
         ),
         EntryType(
             "correction",
-            {"time": _TIME, "target": req(ref, *ANY_TYPE), "reason": req(text()),
-             "replacement": opt(ref, *ANY_TYPE)},
+            {
+                "time": _TIME,
+                "target": req(ref, *ANY_TYPE),
+                "reason": req(text()),
+                "replacement": opt(ref, *ANY_TYPE),
+            },
             secret_fields=frozenset({"details"}),
         ),
         EntryType(

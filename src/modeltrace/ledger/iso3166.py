@@ -37,7 +37,7 @@ ALPHA2 = frozenset(
     WF WS
     YE YT
     ZA ZM ZW
-    """.split()
+    """.split()  # noqa: SIM905 - one line per initial letter reads like the standard's table
 )
 
 # ISO 3166-2: the country's alpha-2 code, a hyphen, and one to three alphanumerics.

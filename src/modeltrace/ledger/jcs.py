@@ -16,7 +16,9 @@ one encoding: duplicate names, floats, ``NaN``, whitespace, or any other spellin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 from modeltrace.ledger.errors import FormatError
@@ -26,23 +28,15 @@ MAX_DEPTH = 32
 
 JsonValue = None | bool | int | str | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _string(value: str) -> str:
-    out = ['"']
-    for char in value:
-        code = ord(char)
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif code < 0x20:
-            out.append(f"\\u{code:04x}")
-        elif 0xD800 <= code <= 0xDFFF:
-            raise FormatError("JCS", "string contains a lone surrogate")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
+    # The json module's non-ASCII string encoder (C-accelerated) escapes exactly what JSON.stringify
+    # does: '"', '\\', \b \t \n \f \r, other C0 controls as lower-case \u00xx, nothing else.
+    if _SURROGATE.search(value):
+        raise FormatError("JCS", "string contains a lone surrogate")
+    return str(encode_basestring(value))
 
 
 def _sort_key(name: str) -> bytes:

@@ -153,7 +153,7 @@ def write_secret_file(path: str | Path, text: str) -> Path:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    os.chmod(path, 0o600)  # the umask may have cleared bits, never added any; be explicit anyway
+    path.chmod(0o600)  # the umask may have cleared bits, never added any; be explicit anyway
     return path
 
 

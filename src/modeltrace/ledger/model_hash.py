@@ -91,7 +91,9 @@ def model_files(root: Path, ignored: tuple[str, ...] = OMS_IGNORED) -> list[tupl
                 if relative in ignored:
                     continue
                 if item.is_symlink():
-                    raise ModelFileError(Path(item.path), "is a symbolic link; model hashing refuses symlinks")
+                    raise ModelFileError(
+                        Path(item.path), "is a symbolic link; model hashing refuses symlinks"
+                    )
                 if item.is_dir(follow_symlinks=False):
                     walk(Path(item.path), relative + "/")
                 elif item.is_file(follow_symlinks=False):
@@ -143,7 +145,9 @@ def _safetensors_ranges(path: Path, size: int) -> list[_Range]:
             continue
         begin, end = spec["data_offsets"]
         shape = tuple(int(d) for d in spec["shape"])
-        ranges.append(_Range(name, str(spec["dtype"]), shape, data_start + begin, data_start + end, hashlib.sha256()))
+        ranges.append(
+            _Range(name, str(spec["dtype"]), shape, data_start + begin, data_start + end, hashlib.sha256())
+        )
     return sorted(ranges, key=lambda item: item.begin)
 
 

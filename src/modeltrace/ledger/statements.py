@@ -55,12 +55,19 @@ def pop_message(org: str, vkey: str, supersedes: str) -> bytes:
     return pae(POP_PAYLOAD_TYPE, jcs.dumps({"org": org, "supersedes": supersedes, "vkey": vkey}))
 
 
-def org_key_register(key: OrgKey, *, contact: str | None = None, valid_from: int | None = None,
-                     time: int | None = None) -> Draft:
+def org_key_register(
+    key: OrgKey, *, contact: str | None = None, valid_from: int | None = None, time: int | None = None
+) -> Draft:
     """Register ``key`` for its organisation; signed by the key itself (proof of possession)."""
     stamp = now() if time is None else time
-    pub = {"time": stamp, "action": "register", "org": key.org, "vkey": key.vkey, "alg": ALG,
-           "valid_from": stamp if valid_from is None else valid_from}
+    pub = {
+        "time": stamp,
+        "action": "register",
+        "org": key.org,
+        "vkey": key.vkey,
+        "alg": ALG,
+        "valid_from": stamp if valid_from is None else valid_from,
+    }
     return Draft("org.key", pub, committed={"contact": contact} if contact else {})
 
 
@@ -70,15 +77,27 @@ def org_key_rotate(old: OrgKey, new: OrgKey, *, contact: str | None = None, time
         raise EntryError("org.key rotate", f"new key is for {new.org}, not {old.org}")
     stamp = now() if time is None else time
     pop = base64.b64encode(new.sign(pop_message(new.org, new.vkey, old.kid))).decode("ascii")
-    pub = {"time": stamp, "action": "rotate", "org": old.org, "vkey": new.vkey, "alg": ALG,
-           "valid_from": stamp, "supersedes": old.kid, "pop": pop}
+    pub = {
+        "time": stamp,
+        "action": "rotate",
+        "org": old.org,
+        "vkey": new.vkey,
+        "alg": ALG,
+        "valid_from": stamp,
+        "supersedes": old.kid,
+        "pop": pop,
+    }
     return Draft("org.key", pub, committed={"contact": contact} if contact else {})
 
 
 def org_key_revoke(org: str, target_kid: str, *, reason: str | None = None, time: int | None = None) -> Draft:
     """Revoke ``target_kid``; sign with any active key of the same organisation."""
-    pub: dict[str, Any] = {"time": now() if time is None else time, "action": "revoke",
-                           "org": check_org(org), "target": target_kid}
+    pub: dict[str, Any] = {
+        "time": now() if time is None else time,
+        "action": "revoke",
+        "org": check_org(org),
+        "target": target_kid,
+    }
     if reason:
         pub["reason"] = reason
     return Draft("org.key", pub)
@@ -220,10 +239,18 @@ def run_end(
     evals: str | None = None,
     time: int | None = None,
 ) -> Draft:
-    pub: dict[str, Any] = {"time": now() if time is None else time, "run": run.to_json(),
-                           "final": final.to_json(), "steps": steps}
-    for name, value in (("tokens", tokens), ("gpu_hours", gpu_hours), ("energy_kwh", energy_kwh),
-                        ("status", status)):
+    pub: dict[str, Any] = {
+        "time": now() if time is None else time,
+        "run": run.to_json(),
+        "final": final.to_json(),
+        "steps": steps,
+    }
+    for name, value in (
+        ("tokens", tokens),
+        ("gpu_hours", gpu_hours),
+        ("energy_kwh", energy_kwh),
+        ("status", status),
+    ):
         if value is not None:
             pub[name] = value
     return Draft("training.run.end", pub, committed={"evals": evals} if evals else {})
@@ -243,10 +270,18 @@ def release(
     time: int | None = None,
 ) -> Draft:
     """``release``: a package URL bound to a logged checkpoint; the subject is the checkpoint's OMS root."""
-    pub: dict[str, Any] = {"time": now() if time is None else time, "purl": purl,
-                           "checkpoint": checkpoint.to_json(), "license": license}
-    for field, value in (("name", name), ("package_id", package_id), ("oms_bundle_digest", oms_bundle_digest),
-                         ("card_digest", card_digest)):
+    pub: dict[str, Any] = {
+        "time": now() if time is None else time,
+        "purl": purl,
+        "checkpoint": checkpoint.to_json(),
+        "license": license,
+    }
+    for field, value in (
+        ("name", name),
+        ("package_id", package_id),
+        ("oms_bundle_digest", oms_bundle_digest),
+        ("card_digest", card_digest),
+    ):
         if value:
             pub[field] = value
     evals = list(eval_digests)
@@ -279,7 +314,10 @@ def attestation(data: bytes, *, where: str = "attestation", time: int | None = N
     document = load_json(data, where)
     if isinstance(document, dict) and isinstance(document.get("dsseEnvelope"), dict):
         document = document["dsseEnvelope"]  # a Sigstore bundle wraps the envelope
-    pub: dict[str, Any] = {"time": now() if time is None else time, "digest": hashlib.sha256(data).hexdigest()}
+    pub: dict[str, Any] = {
+        "time": now() if time is None else time,
+        "digest": hashlib.sha256(data).hexdigest(),
+    }
     if isinstance(document, dict) and "payloadType" in document:
         envelope = parse_envelope(document)
         pub["envelope"] = "dsse"
@@ -294,16 +332,30 @@ def attestation(data: bytes, *, where: str = "attestation", time: int | None = N
     return Draft("attestation", pub, subj=subjects, evidence={"attestation": data})
 
 
-def correction(target: Ref, reason: str, *, replacement: Ref | None = None, details: str | None = None,
-               time: int | None = None) -> Draft:
-    pub: dict[str, Any] = {"time": now() if time is None else time, "target": target.to_json(), "reason": reason}
+def correction(
+    target: Ref,
+    reason: str,
+    *,
+    replacement: Ref | None = None,
+    details: str | None = None,
+    time: int | None = None,
+) -> Draft:
+    pub: dict[str, Any] = {
+        "time": now() if time is None else time,
+        "target": target.to_json(),
+        "reason": reason,
+    }
     if replacement is not None:
         pub["replacement"] = replacement.to_json()
     return Draft("correction", pub, committed={"details": details} if details else {})
 
 
 def revocation(target: Ref, reason: str, *, details: str | None = None, time: int | None = None) -> Draft:
-    pub: dict[str, Any] = {"time": now() if time is None else time, "target": target.to_json(), "reason": reason}
+    pub: dict[str, Any] = {
+        "time": now() if time is None else time,
+        "target": target.to_json(),
+        "reason": reason,
+    }
     return Draft("revocation", pub, committed={"details": details} if details else {})
 
 

@@ -21,7 +21,7 @@ commit returns. One writer process per log is enforced (:meth:`Store.acquire_wri
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +109,7 @@ class WriteTransaction(ABC):
     def find(self, leaf_hash: bytes) -> int | None: ...
 
     @abstractmethod
-    def keys(self) -> list[KeyRecord]: ...
+    def key_records(self) -> list[KeyRecord]: ...
 
     @abstractmethod
     def tile(self, level: int, index: int) -> bytes | None: ...
@@ -138,6 +138,15 @@ class Store(ABC):
     """A log's database: the public log tables and the owner's evidence tables."""
 
     url: str
+    _crash_hook: Callable[[str], None] | None = None
+
+    def set_crash_hook(self, hook: Callable[[str], None] | None) -> None:
+        """A test hook called at named points inside a write (``hook(step)``), to inject crashes."""
+        self._crash_hook = hook
+
+    def crash_point(self, step: str) -> None:
+        if self._crash_hook is not None:
+            self._crash_hook(step)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @abstractmethod
@@ -191,7 +200,7 @@ class Store(ABC):
         """Store a cosigned copy of the checkpoint of ``size`` (witness cosignatures gathered later)."""
 
     @abstractmethod
-    def keys(self) -> list[KeyRecord]: ...
+    def key_records(self) -> list[KeyRecord]: ...
 
     @abstractmethod
     def search(
@@ -220,8 +229,14 @@ class Store(ABC):
         """Store a key unless one exists; returns the stored one (so two callers agree)."""
 
     @abstractmethod
-    def shred(self, *, stmt: str | None = None, name: str | None = None, kind: str | None = None,
-              key: tuple[str, str] | None = None) -> int:
+    def shred(
+        self,
+        *,
+        stmt: str | None = None,
+        name: str | None = None,
+        kind: str | None = None,
+        key: tuple[str, str] | None = None,
+    ) -> int:
         """Delete evidence: a secret (stmt, name), a blob (stmt, kind) or a key (kind, name)."""
 
 

@@ -69,7 +69,9 @@ class PostgresStore(SqlStore):
                 connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
                 connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
             except psycopg.Error as error:
-                raise StoreError(f"{self.url}: cannot connect to PostgreSQL: {str(error).strip()[:200]}") from None
+                raise StoreError(
+                    f"{self.url}: cannot connect to PostgreSQL: {str(error).strip()[:200]}"
+                ) from None
             self._connection = connection
             self._writer = False
         return self._connection
@@ -92,7 +94,9 @@ class PostgresStore(SqlStore):
             try:
                 with connection.transaction():
                     cursor = connection.cursor()
-                    cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+                    cursor.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                    )
                     for statement in self.schema_statements():
                         cursor.execute(statement.encode())
                     self._insert_state(cursor, state, log_secret, created)
@@ -137,4 +141,6 @@ class PostgresStore(SqlStore):
     def drop(self) -> None:
         """Drop the log's schema and everything in it (tests and tear-down only)."""
         with self._lock:
-            self._connect().execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+            self._connect().execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
+            )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +35,9 @@ class SqliteStore(SqlStore):
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             try:
-                connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+                connection = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=30
+                )
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=FULL")
                 connection.execute("PRAGMA busy_timeout=30000")
@@ -71,7 +72,7 @@ class SqliteStore(SqlStore):
                 raise
         # The database holds the log's private key and the evidence: owner-only, like a key file.
         with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
+            self.path.chmod(0o600)
 
     def state_for_update_sql(self) -> str:
         # BEGIN IMMEDIATE already holds SQLite's write lock for the whole transaction.
