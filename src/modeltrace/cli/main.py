@@ -7,6 +7,7 @@ import typer
 from modeltrace import __version__
 from modeltrace.cli import compare_cmd, inspect_cmd, zoo_cmd
 from modeltrace.ledger import cli as ledger_cli
+from modeltrace.monitor import cli as monitor_cli
 
 app = typer.Typer(
     name="modeltrace",
@@ -19,6 +20,7 @@ app.command("inspect")(inspect_cmd.inspect)
 app.command("compare")(compare_cmd.compare_command)
 app.add_typer(zoo_cmd.app, name="zoo")
 app.add_typer(ledger_cli.app, name="ledger", help="Witnessed transparency log of training provenance.")
+app.add_typer(monitor_cli.app, name="monitor", help="Extraction and exfiltration monitoring of API and infra logs.")
 
 
 def _version(value: bool) -> None:

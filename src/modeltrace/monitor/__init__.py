@@ -15,10 +15,11 @@ from modeltrace.monitor.events import (
     event_from_dict,
     event_to_dict,
 )
-from modeltrace.monitor.ingest import ingest, log_files
+from modeltrace.monitor.ingest import ingest, ingest_in_time_order, log_files
 from modeltrace.monitor.ipintel import IpInfo, IpIntel, IpIntelError, enrich
 from modeltrace.monitor.limits import DEFAULT_LIMITS, IngestLimits
 from modeltrace.monitor.report import IngestIssue, IngestReport, IssueKind, Severity
+from modeltrace.monitor.simulate import SimulationError, SimulationSummary, simulate
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -36,9 +37,13 @@ __all__ = [
     "IssueKind",
     "Result",
     "Severity",
+    "SimulationError",
+    "SimulationSummary",
     "enrich",
     "event_from_dict",
     "event_to_dict",
     "ingest",
+    "ingest_in_time_order",
     "log_files",
+    "simulate",
 ]

@@ -43,6 +43,7 @@ _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 # "tru" or "12.") the end of the buffer; an error further back is a real error.
 _INCOMPLETE_MARGIN = 8
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_PRETTY_OPENING = re.compile(r"[\[{][ \t\r]*\n")
 
 
 class RawRecord:
@@ -204,10 +205,12 @@ class _Buffer:
                     raise _BadRecordError(
                         IssueKind.TRUNCATED, f"input ends inside a JSON value ({exc.msg})"
                     ) from None
-                newline = self.text.find("\n", self.pos, exc.pos)
+                newline = self.text.find("\n", self.pos, exc.pos + 1)
                 if newline >= 0 and not self.text[newline : exc.pos].strip():
                     # the error sits at the start of the next line: this line was cut short
-                    raise _BadRecordError(IssueKind.TRUNCATED, f"line ends inside a JSON value ({exc.msg})") from None
+                    raise _BadRecordError(
+                        IssueKind.TRUNCATED, f"line ends inside a JSON value ({exc.msg})"
+                    ) from None
                 column = exc.pos - self.pos
                 raise _BadRecordError(
                     IssueKind.INVALID_JSON, f"{exc.msg} at character {column} of the record"
@@ -231,11 +234,19 @@ class _RecordReader:
 
     def records(self) -> Iterator[RawRecord | ReadProblem]:
         buf, limit = self._buf, self._limits.max_record_chars
+        # JSON lines unless the file opens like pretty-printed JSON ("{" or "[" alone on the first
+        # line): in JSON lines a record never spans lines, so one that does is a line cut short
+        # followed by another line that happened to complete it.
+        multiline: bool | None = None
         while True:
             try:
                 if not buf.skip_whitespace():
                     return
                 line, start = buf.line, buf.pos
+                if multiline is None:
+                    while len(buf.text) - buf.pos < 256 and not buf.eof:
+                        buf.fill()
+                    multiline = _PRETTY_OPENING.match(buf.text, buf.pos) is not None
                 try:
                     value, end = buf.decode(limit)
                 except _TooLargeError:
@@ -259,6 +270,10 @@ class _RecordReader:
                         return
                     buf.skip_line()
                     continue
+                if not multiline and buf.text.find("\n", start, end) >= 0:
+                    yield ReadProblem(line, None, IssueKind.TRUNCATED, "line ends inside a JSON value")
+                    buf.skip_line()
+                    continue
                 escaped = buf.has_escaped_bytes(start, end)
                 buf.advance(end)
                 if escaped:
@@ -266,7 +281,10 @@ class _RecordReader:
                         line, None, IssueKind.INVALID_UTF8, "record contains bytes that are not UTF-8"
                     )
                     continue
-                yield from self._expand(value, line)
+                if value.__class__ is dict and _wrapper_key(value) is None:
+                    yield RawRecord(value, line)  # the common case, without a nested generator
+                else:
+                    yield from self._expand(value, line)
             except _BadRecordError as bad:  # decompression or I/O failure while skipping
                 yield ReadProblem(bad.line or buf.line, bad.index, bad.kind, bad.detail)
                 return

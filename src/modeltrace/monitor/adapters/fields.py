@@ -47,6 +47,9 @@ def _type_name(value: Any) -> str:
 
 
 def text(value: Any, ctx: ParseContext, name: str, max_chars: int | None = None) -> str | None:
+    if value.__class__ is str:  # the common case first: this runs a dozen times per event
+        limit = ctx.limits.max_field_chars if max_chars is None else max_chars
+        return value if len(value) <= limit and value.isascii() else clean(value[:limit])
     if value is None:
         return None
     limit = ctx.limits.max_field_chars if max_chars is None else max_chars

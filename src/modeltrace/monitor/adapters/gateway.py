@@ -124,11 +124,15 @@ class GatewayAdapter:
 
     def matches(self, record: RawRecord) -> bool:
         obj = record.obj
-        return record.wrapper is None and any(key in obj for key in _SIGNATURE)
+        return record.wrapper is None and (
+            "request" in obj or "account_id" in obj or any(key in obj for key in _SIGNATURE)
+        )
 
     def parse(self, record: RawRecord, ctx: ParseContext) -> Iterator[Event]:
         obj = record.obj
-        raw_ts = f.first(obj, TIME_KEYS)
+        raw_ts = obj.get("timestamp")
+        if raw_ts is None:
+            raw_ts = f.first(obj, TIME_KEYS)
         if raw_ts is None:
             raise RecordRejectedError(
                 IssueKind.MISSING_FIELD, "no timestamp (timestamp, ts, time, @timestamp, start_time)"
@@ -210,9 +214,9 @@ class GatewayAdapter:
             tools_hash=tools_hash,
             has_system_prompt=has_system,
             system_prompt_hash=system_hash,
-            message_count=message_count if message_count is not None else f.count(
-                obj.get("message_count"), ctx, "message_count"
-            ),
+            message_count=message_count
+            if message_count is not None
+            else f.count(obj.get("message_count"), ctx, "message_count"),
             prompt_text=prompt_text,
             prompt_hash=prompt_hash,
             prompt_chars=prompt_chars,

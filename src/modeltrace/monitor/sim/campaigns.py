@@ -39,7 +39,9 @@ from modeltrace.monitor.sim.world import (
 )
 
 _AGENT_POOL = ("run_python", "browse_web", "read_file", "write_file", "shell", "sql_query", "search_docs")
-_PROXY_COUNTRIES = ("US", "BR", "IN", "VN", "ID", "PH", "TR", "MX", "PL", "DE", "GB", "FR", "KR", "TH", "NG", "AR")
+# Residential proxy exits, where benign customers are numerous too: a country seen only in attack
+# traffic would be a give-away no real proxy network offers.
+_PROXY_COUNTRIES = ("US", "BR", "IN", "VN", "ID", "PH", "TR", "MX", "PL", "DE", "GB", "FR", "KR", "NG")
 _EMAIL_POOLS = (
     ("gmail.com", "outlook.com", "proton.me"),
     ("163.com", "qq.com", "gmail.com"),
@@ -106,11 +108,12 @@ class Campaign:
         self._skeleton = rng.randrange(4)
         self._nonce = rng.choice(("suffix", "prefix", "bracket"))
         self.agents = (
-            rng.sample(SDK_AGENTS + BROWSER_AGENTS, 4) if spec.timing == "mimic"
-            else (rng.choice(("python-requests/2.31.0", "OpenAI/Python 1.40.6", "aiohttp/3.9.5")),)
+            rng.sample(SDK_AGENTS + BROWSER_AGENTS, 4)
+            if spec.timing == "mimic"
+            else (rng.choice(SDK_AGENTS),)
         )
         self.max_tokens = rng.choice((4096, 8192)) if spec.params == "harvest" else 2048
-        self.temperature = rng.choice((0.0, 0.6, 1.0)) if spec.params == "harvest" else 0.7
+        self.temperature = rng.choice((0.0, 0.7, 1.0)) if spec.params == "harvest" else 0.7
         self.n = rng.choice((1, 4, 8)) if spec.params == "harvest" else None
         self.tools = tuple(sorted(rng.sample(_AGENT_POOL, 5)))
         self._sticky_ip, self._sticky_left = "", 0
@@ -142,9 +145,16 @@ class Campaign:
                 signup = batch_start + (i // 40) * rng.uniform(600, 7200) + rng.uniform(0, 900)
             country = pick_country(rng) if spec.timing == "mimic" else rng.choice(self._countries)
             account = new_account(
-                rng, world, scenario=spec.kind, tier=spec.tier, country=country, signup_ts=min(signup, self.start - 60),
-                email_domain=rng.choice(emails), payment=rng.choice(cards) if spec.tier != "free" else None,
-                label=ATTACK, campaign=spec.campaign_id,
+                rng,
+                world,
+                scenario=spec.kind,
+                tier=spec.tier,
+                country=country,
+                signup_ts=min(signup, self.start - 60),
+                email_domain=rng.choice(emails),
+                payment=rng.choice(cards) if spec.tier != "free" else None,
+                label=ATTACK,
+                campaign=spec.campaign_id,
             )
             quota = rng.randint(*spec.requests)
             if spec.timing == "slow":
@@ -154,22 +164,35 @@ class Campaign:
             else:  # one scheduler feeds accounts in waves across the window
                 first = self.start + (i / max(spec.accounts, 1)) * duration * 0.7 + rng.uniform(0, 600)
                 gap = base_gap * rng.uniform(0.9, 1.1)
-            self.members.append(_Member(
-                account=account, quota=quota, next_ts=first, gap=gap,
-                cap=max(1, int(limit * rng.uniform(0.85, 0.98))), tz=tz_of(country),
-                agent=rng.choice(self.agents),
-                temperature=rng.choice((None, 0.7, 1.0)) if spec.params == "benign" else self.temperature,
-                max_tokens=rng.choice((None, 1024, 2048)) if spec.params == "benign" else self.max_tokens,
-            ))
+            self.members.append(
+                _Member(
+                    account=account,
+                    quota=quota,
+                    next_ts=first,
+                    gap=gap,
+                    cap=max(1, int(limit * rng.uniform(0.85, 0.98))),
+                    tz=tz_of(country),
+                    agent=rng.choice(self.agents),
+                    temperature=rng.choice((None, 0.7, 1.0)) if spec.params == "benign" else self.temperature,
+                    max_tokens=rng.choice((None, 1024, 2048)) if spec.params == "benign" else self.max_tokens,
+                )
+            )
             self.accounts.append(account)
 
     def label_records(self) -> list[dict[str, Any]]:
         params = asdict(self.spec)
         params.pop("campaign_id")
-        return [{
-            "type": "campaign", "campaign_id": self.spec.campaign_id, "kind": self.spec.kind,
-            "accounts": list(self.accounts_ids), "start": self.start, "end": self.end, "params": params,
-        }]
+        return [
+            {
+                "type": "campaign",
+                "campaign_id": self.spec.campaign_id,
+                "kind": self.spec.kind,
+                "accounts": list(self.accounts_ids),
+                "start": self.start,
+                "end": self.end,
+                "params": params,
+            }
+        ]
 
     # -- per day ---------------------------------------------------------------------------------------
 
@@ -207,7 +230,9 @@ class Campaign:
         if member.next_ts >= clock.day_start(day + 1) or rng.random() > 0.75:
             return
         remaining_days = max(1.0, (self.end - clock.day_start(day)) / clock.DAY)
-        today = min(member.quota, member.cap, max(1, round(member.quota / remaining_days * rng.uniform(0.6, 1.4))))
+        today = min(
+            member.quota, member.cap, max(1, round(member.quota / remaining_days * rng.uniform(0.6, 1.4)))
+        )
         while today > 0:
             start = clock.moment(rng, day, member.tz, "human")
             size = min(today, 1 + int(rng.expovariate(1 / 4)))
@@ -219,15 +244,23 @@ class Campaign:
 
     # -- one request -----------------------------------------------------------------------------------
 
-    def _reseller_call(self, rng: random.Random, ts: float, account: Account, key: str, ip: str, agent: str) -> ApiCall:
+    def _reseller_call(
+        self, rng: random.Random, ts: float, account: Account, key: str, ip: str, agent: str
+    ) -> ApiCall:
         call = self._request(rng, ts, account, key, ip, agent, self.temperature, self.max_tokens)
         call.end_user = rng.choice(self._end_users)
         return call
 
     def _call(self, rng: random.Random, ts: float, member: _Member) -> ApiCall:
         return self._request(
-            rng, ts, member.account, member.account.keys[0], self._address(rng), member.agent,
-            member.temperature, member.max_tokens,
+            rng,
+            ts,
+            member.account,
+            member.account.keys[0],
+            self._address(rng),
+            member.agent,
+            member.temperature,
+            member.max_tokens,
         )
 
     def _address(self, rng: random.Random) -> str:
@@ -235,7 +268,9 @@ class Campaign:
         if kind == "cloud":
             return net.address(self._cloud, rng, pool=self._ip_pool)
         if kind == "vpn":
-            return net.address(net.system("hosting", rng.choice(("NL", "SG", "US", "DE")), rng), rng, pool=200)
+            return net.address(
+                net.system("hosting", rng.choice(("NL", "SG", "US", "DE")), rng), rng, pool=200
+            )
         if self._sticky_left <= 0:  # residential proxy sessions last a few requests
             country = rng.choice(self._countries)
             kind_ = "mobile" if rng.random() < 0.2 else "residential"
@@ -255,16 +290,23 @@ class Campaign:
 
     def _model(self, rng: random.Random, ts: float, cot: bool) -> str:
         latest = self.world.latest_release(ts)
-        if self.spec.pivot and latest is not None and ts - latest[0] > rng.uniform(0.5, 6) * clock.HOUR:
-            if rng.random() < 0.85:
-                return latest[1]
+        pivoted = latest is not None and ts - latest[0] > rng.uniform(0.5, 6) * clock.HOUR
+        if self.spec.pivot and latest is not None and pivoted and rng.random() < 0.85:
+            return latest[1]
         if cot and rng.random() < 0.6:
             return OLD_MODELS[2]
         return OLD_MODELS[0] if latest is None or self.spec.pivot else self.world.flagship(ts, rng, 0.4)
 
     def _request(
-        self, rng: random.Random, ts: float, account: Account, key: str, ip: str, agent: str,
-        temperature: float | None, max_tokens: int | None,
+        self,
+        rng: random.Random,
+        ts: float,
+        account: Account,
+        key: str,
+        ip: str,
+        agent: str,
+        temperature: float | None,
+        max_tokens: int | None,
     ) -> ApiCall:
         spec, prompts = self.spec, self.world.prompts
         topic = self._topic(rng)
@@ -274,7 +316,9 @@ class Campaign:
         history: tuple[str, ...] = ()
         cot = False
         if mode == "filler":
-            prompt = prompts.natural(rng, rng.choices(range(len(TOPICS)), cum_weights=self._mix)[0], reasoning_p=0.05)
+            prompt = prompts.natural(
+                rng, rng.choices(range(len(TOPICS)), cum_weights=self._mix)[0], reasoning_p=0.05
+            )
         elif mode == "sweep":
             prompt = prompts.sweep(rng, topic, self._skeleton)
         elif mode == "self_instruct":
@@ -293,7 +337,8 @@ class Campaign:
             cot = rng.random() < 0.6
             language = rng.choice([lang for lang in spec.languages if lang in LANGUAGES])
             prompt = (
-                prompts.cot_multilingual(rng, language, topic) if cot
+                prompts.cot_multilingual(rng, language, topic)
+                if cot
                 else prompts.natural(rng, topic, language=language, reasoning_p=0.1)
             )
         else:  # natural prompts, the PRADA breaker
@@ -301,22 +346,40 @@ class Campaign:
         if spec.params == "harvest" and not filler:
             nonce = hex_id(rng, 24)
             prompt = (
-                f"{prompt} [ref:{nonce}]" if self._nonce == "bracket"
-                else f"#{nonce}\n{prompt}" if self._nonce == "prefix" else f"{prompt}\n\n(request {nonce})"
+                f"{prompt} [ref:{nonce}]"
+                if self._nonce == "bracket"
+                else f"#{nonce}\n{prompt}"
+                if self._nonce == "prefix"
+                else f"{prompt}\n\n(request {nonce})"
             )
         model = self._model(rng, ts, cot)
         harvest = spec.params == "harvest" and not filler
         out = (
-            int((max_tokens or 4096) * rng.uniform(0.45, 1.0)) if harvest
+            int((max_tokens or 4096) * rng.uniform(0.45, 1.0))
+            if harvest
             else output_tokens(rng, 500 if cot else 300, max_tokens)
         )
         reasoning = output_tokens(rng, 1500 if cot else 600, None) if model.startswith("mt-reason") else 0
         return ApiCall(
-            ts=ts, account=account, key_id=key, ip=ip, user_agent=agent, model=model, prompt=prompt,
-            label=self.filler if filler else self.payload, completion=prompts.completion(rng, prompt, cot=cot),
-            system=system, tools=tools, history=history, max_tokens=max_tokens, temperature=temperature,
-            n=self.n if harvest else None, logprobs=True if harvest else None, top_logprobs=5 if harvest else None,
-            stream=False if harvest else rng.choice((None, True)), output_tokens=out, reasoning_tokens=reasoning,
+            ts=ts,
+            account=account,
+            key_id=key,
+            ip=ip,
+            user_agent=agent,
+            model=model,
+            prompt=prompt,
+            label=self.filler if filler else self.payload,
+            completion=prompts.completion(rng, prompt, cot=cot),
+            system=system,
+            tools=tools,
+            history=history,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            n=self.n if harvest else None,
+            logprobs=True if harvest else None,
+            top_logprobs=5 if harvest else None,
+            stream=False if harvest else rng.choice((None, True)),
+            output_tokens=out,
+            reasoning_tokens=reasoning,
             latency_ms=latency(rng, out, reasoning),
         )
-

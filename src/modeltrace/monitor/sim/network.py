@@ -21,15 +21,73 @@ from pathlib import Path
 
 # country → UTC offset in hours (one zone per country keeps diurnal cycles simple and still global)
 COUNTRIES: dict[str, float] = {
-    "US": -6, "CA": -5, "MX": -6, "BR": -3, "AR": -3, "GB": 0, "IE": 0, "DE": 1, "FR": 1, "ES": 1, "IT": 1,
-    "NL": 1, "PL": 1, "SE": 1, "CH": 1, "NG": 1, "KE": 3, "TR": 3, "RU": 3, "AE": 4, "IN": 5.5, "PK": 5,
-    "VN": 7, "ID": 7, "TH": 7, "CN": 8, "SG": 8, "HK": 8, "PH": 8, "TW": 8, "JP": 9, "KR": 9, "AU": 10,
+    "US": -6,
+    "CA": -5,
+    "MX": -6,
+    "BR": -3,
+    "AR": -3,
+    "GB": 0,
+    "IE": 0,
+    "DE": 1,
+    "FR": 1,
+    "ES": 1,
+    "IT": 1,
+    "NL": 1,
+    "PL": 1,
+    "SE": 1,
+    "CH": 1,
+    "NG": 1,
+    "KE": 3,
+    "TR": 3,
+    "RU": 3,
+    "AE": 4,
+    "IN": 5.5,
+    "PK": 5,
+    "VN": 7,
+    "ID": 7,
+    "TH": 7,
+    "CN": 8,
+    "SG": 8,
+    "HK": 8,
+    "PH": 8,
+    "TW": 8,
+    "JP": 9,
+    "KR": 9,
+    "AU": 10,
 }
 # rough share of benign API customers by country
 CUSTOMER_COUNTRIES: dict[str, float] = {
-    "US": 30, "IN": 9, "GB": 6, "DE": 5, "BR": 5, "FR": 4, "CA": 4, "JP": 4, "KR": 3, "ES": 2, "IT": 2, "NL": 2,
-    "PL": 2, "SE": 1, "CH": 1, "MX": 2, "AR": 1, "NG": 2, "KE": 1, "TR": 2, "AE": 1, "PK": 1, "VN": 2, "ID": 2,
-    "TH": 1, "SG": 2, "HK": 1, "PH": 2, "TW": 1, "AU": 2, "IE": 1,
+    "US": 30,
+    "IN": 9,
+    "GB": 6,
+    "DE": 5,
+    "BR": 5,
+    "FR": 4,
+    "CA": 4,
+    "JP": 4,
+    "KR": 3,
+    "ES": 2,
+    "IT": 2,
+    "NL": 2,
+    "PL": 2,
+    "SE": 1,
+    "CH": 1,
+    "MX": 2,
+    "AR": 1,
+    "NG": 2,
+    "KE": 1,
+    "TR": 2,
+    "AE": 1,
+    "PK": 1,
+    "VN": 2,
+    "ID": 2,
+    "TH": 1,
+    "SG": 2,
+    "HK": 1,
+    "PH": 2,
+    "TW": 1,
+    "AU": 2,
+    "IE": 1,
 }
 CLOUD_REGIONS = ("US", "DE", "IE", "SG", "JP", "IN", "BR", "AU")
 VPN_COUNTRIES = ("NL", "CH", "SE", "US", "GB", "DE", "SG", "JP", "CA")
@@ -62,11 +120,19 @@ class Network:
         for country in VPN_COUNTRIES:
             self._add(f"Tunnelbox VPN {country}", "hosting", country, 1)
             self._add(f"Bulletproof Servers {country}", "hosting", country, 1)
-        for name, country in (("Northfield University", "US"), ("Univ. of Westmarch", "GB"),
-                              ("TU Ostheim", "DE"), ("Indus Institute of Technology", "IN")):
+        for name, country in (
+            ("Northfield University", "US"),
+            ("Univ. of Westmarch", "GB"),
+            ("TU Ostheim", "DE"),
+            ("Indus Institute of Technology", "IN"),
+        ):
             self._add(name, "education", country, 1)
-        for name, country in (("Acme Corp", "US"), ("Globex GmbH", "DE"), ("Initech Ltd", "GB"),
-                              ("Modeltrace Labs (provider HQ)", "US")):
+        for name, country in (
+            ("Acme Corp", "US"),
+            ("Globex GmbH", "DE"),
+            ("Initech Ltd", "GB"),
+            ("Modeltrace Labs (provider HQ)", "US"),
+        ):
             self._add(name, "corporate", country, 1)
 
     def _add(self, org: str, kind: str, country: str, blocks: int) -> None:
@@ -77,7 +143,9 @@ class Network:
         for i in range(first, first + blocks):
             a, b = 23 + i // 256, i % 256
             allocated.append(a * 256 + b)
-        system = AutonomousSystem(64512 + len(self.systems), org, kind, country, tuple(allocated), len(self.systems) + 1)
+        system = AutonomousSystem(
+            64512 + len(self.systems), org, kind, country, tuple(allocated), len(self.systems) + 1
+        )
         self.systems.append(system)
         self.by_kind.setdefault((kind, country), []).append(system)
 
@@ -107,5 +175,7 @@ class Network:
             writer.writerow(("10.0.0.0/8", "", "", "private network", "private"))
             for s in self.systems:
                 for block in s.blocks:
-                    writer.writerow((f"{block >> 8}.{block & 255}.0.0/16", s.country, s.number, s.org, s.kind))
+                    writer.writerow(
+                        (f"{block >> 8}.{block & 255}.0.0/16", s.country, s.number, s.org, s.kind)
+                    )
                 writer.writerow((f"2001:db8:{s.v6:x}::/48", s.country, s.number, s.org, s.kind))

@@ -124,7 +124,12 @@ class People:
                 signup = signup_before(rng, world, 3, 900)
             tier = rng.choices(list(spec.tiers), list(spec.tiers.values()))[0]
             account = new_account(
-                rng, world, scenario=spec.scenario, tier=tier, country=country, signup_ts=signup,
+                rng,
+                world,
+                scenario=spec.scenario,
+                tier=tier,
+                country=country,
+                signup_ts=signup,
                 org_id=spec.org if spec.org and rng.random() < 0.6 else None,
                 email_domain="acme.example" if spec.org else None,
                 privacy=spec.org is not None and rng.random() < 0.5,
@@ -132,8 +137,10 @@ class People:
             home_as = net.system("residential", country, rng)
             home = net.address(home_as, rng, v6=rng.random() < 0.15)
             agent = (
-                corporate_agent if spec.network == "corporate"
-                else rng.choice(SDK_AGENTS) if persona in ("developer", "analyst") or rng.random() < 0.4
+                corporate_agent
+                if spec.network == "corporate"
+                else rng.choice(SDK_AGENTS)
+                if persona in ("developer", "analyst") or rng.random() < 0.4
                 else rng.choice(BROWSER_AGENTS)
             )
             person = _Person(
@@ -149,7 +156,7 @@ class People:
                 model_habit=rng.choices(("large", "small", "reason"), (0.6, 0.25, 0.15))[0],
                 eagerness=rng.random() ** 2 * 1.5,
                 temperature=rng.choice((None, None, None, 0.7, 0.7, 0.2, 1.0, 0.0)),
-                max_tokens=rng.choice((None, None, None, 1024, 2048, 4096, 512)),
+                max_tokens=rng.choice((None, None, None, 1024, 2048, 4096, 512, 8192)),
                 stream=rng.choice((None, True, True, False)),
                 language=rng.choice(_LANGS) if special == "language" else None,
                 active_from=max(signup, world.start),
@@ -171,7 +178,9 @@ class People:
         for when, _ in world.releases:
             if 0 <= day_start + clock.DAY / 2 - when < 2 * clock.DAY:
                 release_boost = 1.35  # benign post-release spike
-        probing = spec.release_probe and any(0 <= day_start - when + clock.DAY < 2 * clock.DAY for when, _ in world.releases)
+        probing = spec.release_probe and any(
+            0 <= day_start - when + clock.DAY < 2 * clock.DAY for when, _ in world.releases
+        )
         counts: dict[str, int] = {}
         for person in self.people:
             if person.active_from > day_start + clock.DAY:
@@ -186,10 +195,15 @@ class People:
         return calls
 
     def _session(
-        self, rng: random.Random, person: _Person, day: int, calls: list[ApiCall], probing: bool,
+        self,
+        rng: random.Random,
+        person: _Person,
+        day: int,
+        calls: list[ApiCall],
+        probing: bool,
         counts: dict[str, int],
     ) -> None:
-        world, prompts, spec, account = self.world, self.world.prompts, self.spec, person.account
+        prompts, spec, account = self.world.prompts, self.spec, person.account
         start = clock.moment(rng, day, person.tz, spec.curve)
         if start < person.active_from:
             start = person.active_from + rng.uniform(60, 3600)
@@ -211,14 +225,32 @@ class People:
                 prompt = self._first_prompt(rng, person, topic, special, special_p, reasoning_p, probing, i)
             else:
                 prompt = prompts.follow_up(rng, topic)
+            if person.persona == "developer" and rng.random() < 0.04:
+                # app templates that tag prompts with a request id: benign cache-busting
+                prompt = f"{prompt} (request {hex_id(rng, 24)})"
             model = self._model(rng, person, ts, probing)
             over = limit is not None and daily >= limit
             call = ApiCall(
-                ts=ts, account=account, key_id=key, ip=ip,
+                ts=ts,
+                account=account,
+                key_id=key,
+                ip=ip,
                 user_agent=None if rng.random() < 0.01 else person.user_agent,
-                model=model, prompt=prompt, label=label, history=history, session=session,
-                max_tokens=person.max_tokens, temperature=person.temperature, stream=person.stream,
+                model=model,
+                prompt=prompt,
+                label=label,
+                history=history,
+                session=session,
+                max_tokens=person.max_tokens,
+                temperature=person.temperature,
+                stream=person.stream,
             )
+            if person.persona in ("developer", "analyst") and rng.random() < 0.02:
+                call.logprobs, call.top_logprobs, call.n = (
+                    True,
+                    rng.choice((None, 3, 5)),
+                    rng.choice((None, 2, 3)),
+                )
             if over:
                 call.status = 429
                 calls.append(call)
@@ -238,8 +270,15 @@ class People:
         counts[account.account_id] = daily
 
     def _first_prompt(
-        self, rng: random.Random, person: _Person, topic: int, special: str | None, special_p: float,
-        reasoning_p: float, probing: bool, index: int,
+        self,
+        rng: random.Random,
+        person: _Person,
+        topic: int,
+        special: str | None,
+        special_p: float,
+        reasoning_p: float,
+        probing: bool,
+        index: int,
     ) -> str:
         prompts = self.world.prompts
         if self.spec.quickstart and index < 2 and rng.random() < 0.7:
@@ -292,8 +331,15 @@ class Classroom:
         wave = world.start - rng.uniform(2, 20) * clock.DAY
         domain = university.lower().split()[0].strip(".") + ".edu.example"
         self.accounts = [
-            new_account(rng, world, scenario="classroom_nat", tier="free", country=country,
-                        signup_ts=wave + rng.uniform(0, 50 * 60), email_domain=domain)
+            new_account(
+                rng,
+                world,
+                scenario="classroom_nat",
+                tier="free",
+                country=country,
+                signup_ts=wave + rng.uniform(0, 50 * 60),
+                email_domain=domain,
+            )
             for _ in range(students)
         ]
         self.class_days = (1, 3)  # Tuesday and Thursday
@@ -312,21 +358,35 @@ class Classroom:
         for account in self.accounts:
             sessions = []
             if in_class and rng.random() < 0.85:
-                sessions.append((clock.day_start(day) + (10 - self.tz) * clock.HOUR + rng.uniform(0, 80 * 60), 5))
+                sessions.append(
+                    (clock.day_start(day) + (10 - self.tz) * clock.HOUR + rng.uniform(0, 80 * 60), 5)
+                )
             if rng.random() < 0.35:  # homework from the dorms, behind the same NAT
                 sessions.append((clock.moment(rng, day, self.tz, "evening"), 3))
             for start, mean in sessions:
                 ip = world.network.address(self._nat, rng, pool=2)
                 for offset in clock.session_gaps(rng, 1 + poisson(rng, mean), 70.0):
                     problem = rng.choice(problems)
-                    prompt = prompts.homework(rng, problem) if rng.random() < 0.8 else prompts.natural(
-                        rng, rng.randrange(len(TOPICS)), reasoning_p=0.3
+                    prompt = (
+                        prompts.homework(rng, problem)
+                        if rng.random() < 0.8
+                        else prompts.natural(rng, rng.randrange(len(TOPICS)), reasoning_p=0.3)
                     )
                     out = output_tokens(rng, 420, None)
-                    calls.append(ApiCall(
-                        ts=start + offset, account=account, key_id=account.keys[0], ip=ip, user_agent=self.agent,
-                        model=world.flagship(start, rng, 0.2), prompt=prompt, label=label,
-                        completion=prompts.completion(rng, prompt, cot=True), output_tokens=out,
-                        latency_ms=latency(rng, out, 0), stream=True,
-                    ))
+                    calls.append(
+                        ApiCall(
+                            ts=start + offset,
+                            account=account,
+                            key_id=account.keys[0],
+                            ip=ip,
+                            user_agent=self.agent,
+                            model=world.flagship(start, rng, 0.2),
+                            prompt=prompt,
+                            label=label,
+                            completion=prompts.completion(rng, prompt, cot=True),
+                            output_tokens=out,
+                            latency_ms=latency(rng, out, 0),
+                            stream=True,
+                        )
+                    )
         return calls

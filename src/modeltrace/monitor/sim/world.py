@@ -21,16 +21,41 @@ BENIGN, ATTACK = "benign", "attack"
 
 OLD_MODELS = ("mt-large-2026-01", "mt-small-2025-11", "mt-reason-2026-01")
 FREE_EMAIL = (
-    "gmail.com", "gmail.com", "gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me", "hotmail.com",
-    "qq.com", "163.com", "naver.com", "yandex.ru", "gmx.de", "web.de", "orange.fr",
+    "gmail.com",
+    "gmail.com",
+    "gmail.com",
+    "outlook.com",
+    "yahoo.com",
+    "icloud.com",
+    "proton.me",
+    "hotmail.com",
+    "qq.com",
+    "163.com",
+    "naver.com",
+    "yandex.ru",
+    "gmx.de",
+    "web.de",
+    "orange.fr",
 )
+# Older SDKs and plain HTTP clients are rare but benign too: no user agent is an attacker's alone.
 SDK_AGENTS = (
-    "OpenAI/Python 1.51.0", "OpenAI/Python 1.54.3", "OpenAI/NodeJS/4.67.3", "python-requests/2.32.3",
-    "python-httpx/0.27.2", "curl/8.7.1", "axios/1.7.7", "langchain-openai/0.2.3 OpenAI/Python 1.51.0",
+    "OpenAI/Python 1.40.6",
+    "aiohttp/3.9.5",
+    "python-requests/2.31.0",
+    "OpenAI/Python 1.51.0",
+    "OpenAI/Python 1.54.3",
+    "OpenAI/NodeJS/4.67.3",
+    "python-requests/2.32.3",
+    "python-httpx/0.27.2",
+    "curl/8.7.1",
+    "axios/1.7.7",
+    "langchain-openai/0.2.3 OpenAI/Python 1.51.0",
 )
 BROWSER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0 "
+    "Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 "
+    "Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0",
 )
 TIER_LIMITS: dict[str, int | None] = {"free": 50, "tier1": 500, "tier2": 5000, "enterprise": None}
@@ -162,7 +187,8 @@ class World:
         self.prompts = PromptKit()
         # each release ships a new flagship at 17:00 UTC on its day
         self.releases: tuple[tuple[float, str], ...] = tuple(
-            (START + day * DAY + 17 * HOUR, f"mt-large-2026-{3 + i:02d}") for i, day in enumerate(release_days)
+            (START + day * DAY + 17 * HOUR, f"mt-large-2026-{3 + i:02d}")
+            for i, day in enumerate(release_days)
         )
 
     def rng(self, *names: object) -> random.Random:
@@ -176,7 +202,7 @@ class World:
         return latest
 
     def flagship(self, ts: float, rng: random.Random, eagerness: float) -> str:
-        """The flagship a customer uses at ``ts``: adoption of a release grows over days, faster for eager ones."""
+        """The flagship in use at ``ts``: a release is adopted over days, faster by eager customers."""
         latest = self.latest_release(ts)
         if latest is None:
             return OLD_MODELS[0]

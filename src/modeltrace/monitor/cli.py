@@ -1,0 +1,175 @@
+"""``modeltrace monitor``: simulate labelled logs and ingest real ones (detectors come as ``run``/``eval``).
+
+Exit codes: 0 success; 1 ``ingest --strict`` found records it could not use; 2 bad input (a path that
+does not exist, an output folder that is not empty); 3 an internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from modeltrace.cli.errors import friendly_errors
+from modeltrace.monitor.events import event_to_dict
+from modeltrace.monitor.ingest import ingest as ingest_logs
+from modeltrace.monitor.limits import IngestLimits
+from modeltrace.monitor.report import IngestIssue, IngestReport
+from modeltrace.monitor.simulate import simulate as simulate_logs
+
+app = typer.Typer(
+    help="Find model extraction in API logs and weight theft in infrastructure logs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+# Enums so --help lists the choices; tests check they match the library's lists.
+class Scale(StrEnum):
+    CI = "ci"
+    FULL = "full"
+
+
+class LogFormat(StrEnum):
+    CLOUDTRAIL = "cloudtrail"
+    K8S_AUDIT = "k8s_audit"
+    OTEL = "otel"
+    GATEWAY = "gateway"
+
+
+@app.command("simulate")
+@friendly_errors
+def simulate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (must not exist, or be empty).")],
+    scale: Annotated[
+        Scale, typer.Option(help="ci: 7 days, ~36k events, seconds; full: 28 days, ~2.7M events, minutes.")
+    ] = Scale.CI,
+    seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Write a realistic labelled log set (gateway, OTel, CloudTrail, Kubernetes) with hard benign cases."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("simulating days"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task: TaskID | None = None
+
+        def report(day: int, days: int) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task("days", total=days)
+            progress.update(task, completed=day)
+
+        summary = simulate_logs(out, scale.value, seed, progress=report)
+    data = summary.to_dict()
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title=f"{out} ({scale.value}, seed {seed})", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for name, count in data["events"].items():
+        table.add_row(f"{name} events", f"{count:,}")
+    table.add_row("events", f"{data['events_total']:,} ({data['attack_events']:,} attack)")
+    table.add_row("API accounts", f"{data['accounts']:,}")
+    table.add_row("campaigns / incidents", f"{data['campaigns']} / {data['incidents']}")
+    table.add_row("seconds", str(data["seconds"]))
+    table.add_row("labels", str(out / "labels.jsonl"))
+    Console().print(table)
+
+
+def _report_tables(report: IngestReport, show: int) -> list[Table]:
+    formats = Table("format", "records", "events", "errors", title="ingested", title_justify="left")
+    for name in sorted(set(report.records_by_format) | set(report.errors_by_format)):
+        formats.add_row(
+            name,
+            f"{report.records_by_format[name]:,}",
+            f"{report.events_by_format[name]:,}",
+            f"{report.errors_by_format[name]:,}",
+        )
+    tables = [formats]
+    if report.errors_by_kind or report.warnings_by_kind or report.skipped_by_reason:
+        kinds = Table("kind", "count", title="problems and skips", title_justify="left")
+        for kind, count in sorted(report.errors_by_kind.items()):
+            kinds.add_row(f"error: {kind}", f"{count:,}")
+        for kind, count in sorted(report.warnings_by_kind.items()):
+            kinds.add_row(f"warning: {kind}", f"{count:,}")
+        for reason, count in sorted(report.skipped_by_reason.items()):
+            kinds.add_row(f"skipped: {reason}", f"{count:,}")
+        tables.append(kinds)
+    return tables
+
+
+@app.command("ingest")
+@friendly_errors
+def ingest(
+    logs: Annotated[
+        list[Path],
+        typer.Argument(help="Log files or folders (walked for .json/.jsonl/.log/.gz).", exists=True),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ingest report as JSON.")] = False,
+    log_format: Annotated[
+        LogFormat | None, typer.Option("--format", help="Force one format (default: detect).")
+    ] = None,
+    issues: Annotated[
+        Path | None, typer.Option(help="Write every problem, one JSON object per line.")
+    ] = None,
+    events: Annotated[
+        Path | None, typer.Option(help="Write the normalised events, one JSON object per line.")
+    ] = None,
+    max_record_mb: Annotated[float, typer.Option(help="Largest JSON record read, in MiB of text.")] = 8.0,
+    show: Annotated[int, typer.Option(help="Problems listed in the table.")] = 20,
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any record could not be used.")] = False,
+) -> None:
+    """Read logs through the adapters and report counts per format and every malformed record."""
+    report = IngestReport()
+    limits = IngestLimits(max_record_chars=max(1024, int(max_record_mb * 1024 * 1024)))
+    issue_file: IO[str] | None = issues.open("w", encoding="utf-8") if issues else None
+    event_file: IO[str] | None = events.open("w", encoding="utf-8") if events else None
+
+    def on_issue(issue: IngestIssue) -> None:
+        if issue_file is not None:
+            issue_file.write(json.dumps(issue.to_dict()) + "\n")
+
+    try:
+        for event in ingest_logs(
+            logs,
+            report=report,
+            limits=limits,
+            on_issue=on_issue,
+            format=log_format.value if log_format else None,
+        ):
+            if event_file is not None:
+                event_file.write(json.dumps(event_to_dict(event), ensure_ascii=False) + "\n")
+    finally:
+        for handle in (issue_file, event_file):
+            if handle is not None:
+                handle.close()
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        console = Console(width=None if sys.stdout.isatty() else 160)
+        for table in _report_tables(report, show):
+            console.print(table)
+        # one problem per line, path:line[#index] first, so they can be grepped and opened
+        for issue in report.issues[:show]:
+            print(f"{issue.where}  {issue.severity}: {issue.kind}  {issue.detail}")
+        more = report.errors + report.warnings - min(show, len(report.issues))
+        if more > 0:
+            console.print(
+                f"… {more:,} more problems" + (f" in {issues}" if issues else " (--issues FILE lists all)")
+            )
+    if strict and report.errors:
+        raise typer.Exit(1)
