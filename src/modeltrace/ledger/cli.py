@@ -870,3 +870,10 @@ def export_entry(
         sys.stdout.write(text)
     else:
         export_out.write_text(text, encoding="utf-8")
+
+
+# -- HTTP servers (modeltrace.ledger.serve_cli) -----------------------------------------------------------
+from modeltrace.ledger.serve_cli import serve as _serve  # noqa: E402
+from modeltrace.ledger.serve_cli import witness_app as witness_app  # noqa: E402
+
+app.command("serve")(friendly_errors(_serve))
