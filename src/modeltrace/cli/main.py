@@ -20,7 +20,7 @@ app.command("inspect")(inspect_cmd.inspect)
 app.command("compare")(compare_cmd.compare_command)
 app.add_typer(zoo_cmd.app, name="zoo")
 app.add_typer(ledger_cli.app, name="ledger", help="Witnessed transparency log of training provenance.")
-app.add_typer(ledger_cli.witness_app, name="witness", help="Run a C2SP tlog-witness that cosigns checkpoints.")
+app.add_typer(ledger_cli.witness_app, name="witness", help="A C2SP tlog-witness that cosigns checkpoints.")
 app.add_typer(monitor_cli.app, name="monitor", help="Find model extraction and exfiltration in logs.")
 
 
