@@ -1,0 +1,60 @@
+"""Alerts: what a detector hands a security team — who, which campaign, which signals, when, and proof.
+
+An :class:`Alert` is one JSON object (see :meth:`Alert.to_dict`)::
+
+    {"id", "kind", "detector", "score", "accounts" | "principals", "campaign", "signals": {name: value},
+     "window": {"start", "end"}, "detected_at", "evidence": [event ids], "summary"}
+
+``id`` is deterministic (SHA-256 of the detector, the kind and the subject), so the same finding is the
+same alert on every run and after every restart; the state store writes each id once.
+``detected_at`` is the stream time (event ``ts``) at which the alert's condition first held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+# evidence kept per alert: enough to open the raw records, bounded so alerts stay small
+MAX_EVIDENCE = 25
+
+
+def alert_id(detector: str, subject: str) -> str:
+    digest = hashlib.sha256(f"{detector}\x00{subject}".encode()).hexdigest()[:24]
+    return f"{detector}:{digest}"
+
+
+@dataclass
+class Alert:
+    id: str
+    kind: str
+    detector: str
+    score: float
+    detected_at: float
+    window: tuple[float, float]
+    signals: dict[str, float | int | str | bool]
+    evidence: list[str]
+    summary: str
+    accounts: list[str] = field(default_factory=list)
+    principals: list[str] = field(default_factory=list)
+    campaign: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "detector": self.detector,
+            "score": round(self.score, 4),
+            "campaign": self.campaign,
+            "signals": self.signals,
+            "window": {"start": self.window[0], "end": self.window[1]},
+            "detected_at": self.detected_at,
+            "evidence": self.evidence[:MAX_EVIDENCE],
+            "summary": self.summary,
+        }
+        if self.accounts:
+            out["accounts"] = self.accounts
+        if self.principals:
+            out["principals"] = self.principals
+        return out

@@ -1,0 +1,161 @@
+"""Scoring alerts against the simulator's labels (notes §4; the issue's acceptance figures).
+
+* **campaign recall at a fixed alert budget** — the top ``budget_per_week`` alerts per week by score
+  (counted as campaigns: alerts sharing a campaign id are one) are what a team reads; a campaign
+  (or infra incident) is found when one of them names one of its accounts (principals);
+* **account-level precision at FPR ≤ 0.1 %** — accounts ranked by their best alert's rank; the longest
+  prefix whose benign false-positive rate stays ≤ 0.1 %; precision and recall there;
+* **false alerts per 10,000 benign accounts per week** — budgeted campaigns naming no attack account or
+  principal, per 10k benign accounts, per week of logs;
+* **time to detect** — hours from the campaign's (incident's) start to its first budgeted alert, and
+  the share of its events served before that alert.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modeltrace.monitor.ingest import ingest
+
+WEEK = 7 * 86400.0
+
+
+@dataclass
+class Labels:
+    start: float
+    end: float
+    accounts: dict[str, str] = field(default_factory=dict)  # account → benign/attack/mixed
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # campaign/incident id → record
+    members: dict[str, set[str]] = field(default_factory=dict)  # group → accounts or "principal:<name>"
+    event_group: dict[str, str] = field(default_factory=dict)  # attack event id → group
+
+    @classmethod
+    def read(cls, path: Path) -> Labels:
+        labels = cls(0.0, 0.0)
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                item = json.loads(line)
+                kind = item["type"]
+                if kind == "meta":
+                    labels.start, labels.end = float(item["start"]), float(item["end"])
+                elif kind == "account":
+                    labels.accounts[item["account_id"]] = item["label"]
+                elif kind == "campaign":
+                    labels.groups[item["campaign_id"]] = item
+                    labels.members[item["campaign_id"]] = set(item["accounts"])
+                elif kind == "incident":
+                    labels.groups[item["incident_id"]] = item
+                    labels.members[item["incident_id"]] = {f"principal:{p}" for p in item["principals"]}
+                elif kind == "event" and item["label"] == "attack" and "group" in item:
+                    labels.event_group[item["event_id"]] = item["group"]
+        return labels
+
+
+def _subjects(alert: dict[str, Any]) -> set[str]:
+    return set(alert.get("accounts", [])) | {f"principal:{p}" for p in alert.get("principals", [])}
+
+
+def evaluate(
+    alerts: list[dict[str, Any]],
+    labels: Labels,
+    logs: Iterable[Path],
+    *,
+    budget_per_week: int = 50,
+    max_fpr: float = 0.001,
+) -> dict[str, Any]:
+    weeks = max((labels.end - labels.start) / WEEK, 1 / 7)
+    ranked = sorted(alerts, key=lambda a: (-float(a["score"]), float(a["detected_at"]), a["id"]))
+    # the budget counts campaigns (what a team investigates), not the alerts each campaign raised
+    top: list[str | None] = []
+    for alert in ranked:
+        if alert.get("campaign") not in top:
+            top.append(alert.get("campaign"))
+    chosen = set(top[: max(1, round(budget_per_week * weeks))])
+    budget = [a for a in ranked if a.get("campaign") in chosen]
+    group_times: dict[str, list[float]] = defaultdict(list)
+    for event in ingest(logs):
+        group = labels.event_group.get(event.event_id)
+        if group is not None:
+            group_times[group].append(event.ts)
+    attack_subjects = {a for a, lab in labels.accounts.items() if lab != "benign"}
+    for group, members in labels.members.items():
+        if labels.groups[group]["type"] == "incident":
+            attack_subjects |= members
+    benign = [a for a, lab in labels.accounts.items() if lab == "benign"]
+
+    per_group: dict[str, dict[str, Any]] = {}
+    for group, members in labels.members.items():
+        record = labels.groups[group]
+        first = min(
+            (a for a in budget if _subjects(a) & members), key=lambda a: a["detected_at"], default=None
+        )
+        times = sorted(group_times.get(group, []))
+        start = float(record.get("start") or (times[0] if times else labels.start))
+        row: dict[str, Any] = {
+            "kind": record["kind"],
+            "accounts": len(members),
+            "detected": first is not None,
+        }
+        if first is not None:
+            at = float(first["detected_at"])
+            row["hours_to_detect"] = round(max(0.0, at - start) / 3600, 2)
+            row["share_served_before"] = round(sum(t < at for t in times) / len(times), 3) if times else None
+            row["by"] = first["detector"]
+            if first["detector"] == "shard_coverage":
+                row["coverage_at_alert"] = first["signals"].get("coverage")
+        per_group[group] = row
+
+    best_rank: dict[str, int] = {}
+    for rank, alert in enumerate(ranked):
+        for account in alert.get("accounts", []):
+            best_rank.setdefault(account, rank)
+    order = sorted(best_rank, key=lambda a: best_rank[a])
+    tp = fp = 0
+    precision_point = {"precision": None, "recall": 0.0, "flagged": 0}
+    n_attack = sum(1 for lab in labels.accounts.values() if lab != "benign")
+    for account in order:
+        if labels.accounts.get(account, "benign") == "benign":
+            if (fp + 1) / max(1, len(benign)) > max_fpr:
+                break
+            fp += 1
+        else:
+            tp += 1
+        precision_point = {
+            "precision": round(tp / (tp + fp), 4),
+            "recall": round(tp / max(1, n_attack), 4),
+            "flagged": tp + fp,
+        }
+    false_campaigns = {a.get("campaign") for a in budget if not (_subjects(a) & attack_subjects)}
+    false_campaigns -= {a.get("campaign") for a in budget if _subjects(a) & attack_subjects}
+    false_alerts = len(false_campaigns)
+    by_kind: dict[str, dict[str, Any]] = {}
+    for row in per_group.values():
+        k = by_kind.setdefault(row["kind"], {"groups": 0, "detected": 0, "hours": []})
+        k["groups"] += 1
+        k["detected"] += int(row["detected"])
+        if "hours_to_detect" in row:
+            k["hours"].append(row["hours_to_detect"])
+    scenarios = {
+        kind: {
+            "recall": round(v["detected"] / v["groups"], 3),
+            "groups": v["groups"],
+            "max_hours_to_detect": max(v["hours"]) if v["hours"] else None,
+        }
+        for kind, v in sorted(by_kind.items())
+    }
+    return {
+        "alerts": len(alerts),
+        "budget_campaigns": len(chosen),
+        "weeks": round(weeks, 3),
+        "campaign_recall": round(sum(r["detected"] for r in per_group.values()) / max(1, len(per_group)), 3),
+        "account_precision_at_fpr": precision_point,
+        "false_alerts_per_10k_benign_per_week": round(false_alerts / max(1, len(benign)) * 1e4 / weeks, 2),
+        "false_alerts_in_budget": false_alerts,
+        "scenarios": scenarios,
+        "groups": per_group,
+    }

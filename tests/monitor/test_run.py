@@ -1,0 +1,51 @@
+"""Restart: a ``monitor run --follow`` killed mid-stream and restarted loses no event and repeats no alert."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from modeltrace.monitor.detectors import default_detectors
+from modeltrace.monitor.run import build
+from modeltrace.monitor.simulate import simulate
+from modeltrace.monitor.state import StateStore
+
+CLI = [sys.executable, "-c", "from modeltrace.cli.main import app; app()", "monitor", "run"]
+
+
+def test_killed_follow_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    simulate(sim, "ci", 3)
+    source = sorted((sim / "logs" / "gateway").glob("*.jsonl"))[:3]
+    lines = [line for path in source for line in path.read_text().splitlines(keepends=True)]
+    live = tmp_path / "live" / "logs"
+    live.mkdir(parents=True)
+    (tmp_path / "live" / "context").symlink_to(sim / "context")
+    target = live / "requests.jsonl"
+    target.write_text("".join(lines[: len(lines) // 3]))
+    state, alerts = tmp_path / "state.db", tmp_path / "alerts.jsonl"
+    args = [str(live), "--state", str(state), "--alerts", str(alerts), "--quiet"]
+    proc = subprocess.Popen([*CLI, *args, "--follow", "--poll", "0.2"], start_new_session=True)
+    try:
+        time.sleep(6)
+        with target.open("a") as handle:
+            handle.write("".join(lines[len(lines) // 3 :]))
+        time.sleep(2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = StateStore(state).progress().get(str(target), (0, None))[0]
+    assert 0 < done < len(lines), "the kill should land mid-stream"
+    subprocess.run([*CLI, *args], check=True, timeout=120)
+    assert StateStore(state).progress()[str(target)][0] == len(lines)
+    written = [json.loads(line)["id"] for line in alerts.read_text().splitlines()]
+    assert len(written) == len(set(written))
+    clean = build([live], None, None, default_detectors)
+    clean.read([live])
+    clean.finish()
+    assert set(written) == {a["id"] for a in clean.store.alerts()}
