@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from modeltrace import __version__
+from modeltrace.blackbox import cli as blackbox_cli
 from modeltrace.cli import compare_cmd, inspect_cmd, zoo_cmd
+from modeltrace.cli.errors import friendly_errors
 from modeltrace.ledger import cli as ledger_cli
 from modeltrace.monitor import cli as monitor_cli
 
@@ -18,6 +20,8 @@ app = typer.Typer(
 )
 app.command("inspect")(inspect_cmd.inspect)
 app.command("compare")(compare_cmd.compare_command)
+app.command("probe")(friendly_errors(blackbox_cli.probe))
+app.command("serve-model")(friendly_errors(blackbox_cli.serve_model))
 app.add_typer(zoo_cmd.app, name="zoo")
 app.add_typer(ledger_cli.app, name="ledger", help="Witnessed transparency log of training provenance.")
 app.add_typer(ledger_cli.witness_app, name="witness", help="A C2SP tlog-witness that cosigns checkpoints.")

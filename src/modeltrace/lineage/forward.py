@@ -125,20 +125,22 @@ def canonical_tensors(model: Model, layers: Sequence[int] | None = None) -> Tens
 # ---------------------------------------------------------------------------------------------------
 
 
-def _torch_tensors(tensors: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """Numpy arrays become float32 torch tensors sharing memory; torch tensors pass through (training)."""
+def _torch_tensors(tensors: Mapping[str, Any], double: bool = False) -> dict[str, torch.Tensor]:
+    """Numpy arrays become torch tensors (float32 sharing memory, or float64 copies when ``double``);
+    torch tensors pass through untouched (parameters being trained)."""
     import torch
 
+    dtype = np.float64 if double else np.float32
     return {
-        name: value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value, np.float32))
+        name: value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value, dtype))
         for name, value in tensors.items()
     }
 
 
 def _linear(x: torch.Tensor, t: Mapping[str, torch.Tensor], name: str) -> torch.Tensor:
-    import torch.nn.functional as F
+    from torch.nn import functional
 
-    return F.linear(x, t[name + ".weight"], t.get(name + ".bias"))
+    return functional.linear(x, t[name + ".weight"], t.get(name + ".bias"))
 
 
 def _rms_norm(x: torch.Tensor, gain: torch.Tensor, eps: float) -> torch.Tensor:
@@ -166,9 +168,7 @@ def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     return x.view(batch, length, heads, -1).transpose(1, 2)
 
 
-def _attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
-) -> torch.Tensor:
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Scaled dot-product attention; ``mask`` is additive (0 or -inf), broadcast over heads."""
     import torch
 
@@ -181,7 +181,7 @@ def _attention(
 def _llama_block(
     x: torch.Tensor, t: Mapping[str, torch.Tensor], p: str, spec: ForwardSpec, mask: torch.Tensor
 ) -> torch.Tensor:
-    import torch.nn.functional as F
+    from torch.nn import functional
 
     h = _rms_norm(x, t[p + "attn_norm.weight"], spec.norm_eps)
     q = _rope(_heads(_linear(h, t, p + "attn.q"), spec.n_heads), spec.rope_base)
@@ -191,7 +191,9 @@ def _llama_block(
     k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
     x = x + _linear(_attention(q, k, v, mask), t, p + "attn.o")
     h = _rms_norm(x, t[p + "mlp_norm.weight"], spec.norm_eps)
-    return x + _linear(F.silu(_linear(h, t, p + "mlp.gate")) * _linear(h, t, p + "mlp.up"), t, p + "mlp.down")
+    return x + _linear(
+        functional.silu(_linear(h, t, p + "mlp.gate")) * _linear(h, t, p + "mlp.up"), t, p + "mlp.down"
+    )
 
 
 def llama_forward(
@@ -217,9 +219,9 @@ def llama_forward(
 
 
 def _layer_norm(x: torch.Tensor, t: Mapping[str, torch.Tensor], name: str, eps: float) -> torch.Tensor:
-    import torch.nn.functional as F
+    from torch.nn import functional
 
-    return F.layer_norm(x, x.shape[-1:], t[name + ".weight"], t.get(name + ".bias"), eps)
+    return functional.layer_norm(x, x.shape[-1:], t[name + ".weight"], t.get(name + ".bias"), eps)
 
 
 def bert_forward(
@@ -234,7 +236,7 @@ def bert_forward(
     ``attention_mask`` is 1 for real tokens and 0 for padding (keys only, as in BERT).
     """
     import torch
-    import torch.nn.functional as F
+    from torch.nn import functional
 
     t = _torch_tensors(tensors)
     length = ids.shape[1]
@@ -250,8 +252,13 @@ def bert_forward(
         q = _heads(_linear(x, t, p + "attn.q"), spec.n_heads)
         k = _heads(_linear(x, t, p + "attn.k"), spec.n_heads)
         v = _heads(_linear(x, t, p + "attn.v"), spec.n_heads)
-        x = _layer_norm(x + _linear(_attention(q, k, v, mask), t, p + "attn.o"), t, p + "attn_residual_norm", spec.norm_eps)
-        h = _linear(F.gelu(_linear(x, t, p + "mlp.up")), t, p + "mlp.down")
+        x = _layer_norm(
+            x + _linear(_attention(q, k, v, mask), t, p + "attn.o"),
+            t,
+            p + "attn_residual_norm",
+            spec.norm_eps,
+        )
+        h = _linear(functional.gelu(_linear(x, t, p + "mlp.up")), t, p + "mlp.down")
         x = _layer_norm(x + h, t, p + "mlp_residual_norm", spec.norm_eps)
     return x
 
@@ -265,17 +272,35 @@ def forward(tensors: Mapping[str, Any], spec: ForwardSpec, ids: torch.Tensor) ->
     raise ValueError(f"no forward pass for family {spec.family!r}")
 
 
-def outputs(tensors: Mapping[str, Any], spec: ForwardSpec, ids: np.ndarray | Sequence[Sequence[int]]) -> Float32Array:
-    """:func:`forward` on plain token ids, without gradients, as a float32 numpy array."""
+def outputs(
+    tensors: Mapping[str, Any],
+    spec: ForwardSpec,
+    ids: np.ndarray | Sequence[Sequence[int]],
+    *,
+    double: bool = False,
+) -> np.ndarray:
+    """:func:`forward` on plain token ids, without gradients, as a numpy array.
+
+    ``double`` runs the arithmetic in float64 on the same (float32) weights: it measures what the
+    stored weights compute, without the float32 evaluation's own rounding, which on a 30-layer model
+    with large residual activations reaches ~1e-3 in the logits by itself.
+    """
     import torch
 
     batch = torch.as_tensor(np.asarray(ids, dtype=np.int64))
     with torch.no_grad():
-        return np.asarray(forward(tensors, spec, batch).numpy(), dtype=np.float32)
+        result = forward(_torch_tensors(tensors, double), spec, batch).numpy()
+    return np.asarray(result, dtype=np.float64 if double else np.float32)
 
 
 def max_output_change(
-    before: Mapping[str, Any], after: Mapping[str, Any], spec: ForwardSpec, ids: np.ndarray
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    spec: ForwardSpec,
+    ids: np.ndarray,
+    *,
+    double: bool = False,
 ) -> float:
     """Max absolute difference of the outputs (logits or hidden states) of two tensor sets on ``ids``."""
-    return float(np.max(np.abs(outputs(before, spec, ids) - outputs(after, spec, ids))))
+    first = outputs(before, spec, ids, double=double)
+    return float(np.max(np.abs(first - outputs(after, spec, ids, double=double))))
