@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
 
 __all__ = [
     "TestResult",
@@ -163,7 +162,9 @@ def two_proportion_z(hits_a: int, hits_b: int, n: int) -> tuple[float, float]:
     if se == 0:
         return (0.0, 1.0) if hits_a <= hits_b else (math.inf, 0.0)
     z = (pa - pb) / se
-    return z, float(sps.norm.sf(z))
+    from scipy import stats  # slow to import: only when a test runs
+
+    return z, float(stats.norm.sf(z))
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

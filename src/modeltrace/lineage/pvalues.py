@@ -10,7 +10,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import special, stats
+
+# scipy.stats takes most of a second to import: loaded on first use so the CLI starts fast.
 
 LN10 = math.log(10.0)
 
@@ -21,6 +22,8 @@ def binomial_tail_log10(successes: int, trials: int, rate: float) -> float:
         return 0.0
     if successes > trials:
         return -math.inf
+    from scipy import special, stats
+
     k = np.arange(successes, trials + 1)
     logs = stats.binom.logpmf(k, trials, rate)
     return float(min(0.0, special.logsumexp(logs) / LN10))
@@ -28,6 +31,8 @@ def binomial_tail_log10(successes: int, trials: int, rate: float) -> float:
 
 def normal_tail_log10(z: float) -> float:
     """log10 P(Z ≥ z) for a standard normal, accurate far in the tail."""
+    from scipy import stats
+
     return float(stats.norm.logsf(z) / LN10)
 
 
@@ -54,6 +59,8 @@ def acat_log10(log10_pvalues: Sequence[float], weights: Sequence[float] | None =
             return float(math.log10(max(0.5 - math.atan(t) / math.pi, 1e-300)))
         return -math.log10(math.pi) - math.log10(t)
     # Some p_i are tiny: their terms are 1/(p_i π); the rest are bounded, so add them as a correction.
+    from scipy import special
+
     tiny = logp <= math.log(1e-15)
     log_big = special.logsumexp(np.log(w[tiny]) - math.log(math.pi) - logp[tiny])
     rest = float(np.sum(w[~tiny] * np.tan((0.5 - np.exp(logp[~tiny])) * math.pi)))

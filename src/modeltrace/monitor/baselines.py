@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from modeltrace.monitor.alerts import Alert, alert_id
 from modeltrace.monitor.detectors.base import Context, Detector, add_capped
@@ -108,6 +107,8 @@ class Prada(Detector):
             row["kept"].append([round(float(v), 5) for v in x])
         if row["alerted"] or len(dist) < self.min_distances or len(set(dist)) < 3:
             return []
+        from scipy import stats  # slow to import: only when PRADA runs
+
         w = float(stats.shapiro(np.asarray(dist[-500:])).statistic)
         if math.isnan(w) or w >= self.delta:
             return []
