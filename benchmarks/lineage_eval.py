@@ -69,9 +69,9 @@ from modeltrace.lineage.forward import (
     spec_from_model,
 )
 from modeltrace.lineage.zoo_models import (
-    ByteBpe,
     LlamaShape,
     batches,
+    gguf_tokenizer,
     init_llama,
     next_token_accuracy,
     stdlib_docstrings,
@@ -103,7 +103,7 @@ def token_file(name: str, text: Callable[[], str]) -> np.ndarray:
     if not path.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
         with smollm2() as model:
-            ids = np.asarray(ByteBpe.from_gguf(model).encode(text()), np.int32)
+            ids = np.asarray(gguf_tokenizer(model).encode(text()), np.int32)
         np.save(path, ids)
     loaded: np.ndarray = np.load(path)
     return loaded
@@ -305,7 +305,7 @@ def _two_windows(ids: np.ndarray) -> np.ndarray:
 def smollm2_base() -> Base:
     with smollm2() as model:
         tensors, spec, vocab = canonical_tensors(model), spec_from_model(model), TokenList.from_model(model)
-        ids = np.asarray(ByteBpe.from_gguf(model).encode(_ENGLISH))
+        ids = np.asarray(gguf_tokenizer(model).encode(_ENGLISH))
     return Base("smollm2", fetch("smollm2"), tensors, spec, vocab, _two_windows(ids))
 
 
@@ -331,7 +331,7 @@ def small_path(seed: int) -> Path:
 def small_base() -> Base:
     with smollm2() as model:
         vocab = TokenList.from_model(model)
-        ids = np.asarray(ByteBpe.from_gguf(model).encode(_ENGLISH))
+        ids = np.asarray(gguf_tokenizer(model).encode(_ENGLISH))
     return Base("small-0", small_path(0), small_model(0), SMALL.spec(), vocab, _two_windows(ids))
 
 

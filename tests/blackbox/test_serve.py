@@ -10,9 +10,9 @@ import httpx
 import numpy as np
 import pytest
 
-from modeltrace.blackbox.bpe import ByteLevelBPE
 from modeltrace.blackbox.lm import KVCache
 from modeltrace.blackbox.serve import create_app, load_local_model, running_server
+from modeltrace.weights.bpe import ByteLevelBPE
 
 from .toy import MERGES_A, toy_model, toy_tensors, toy_tokenizer, write_hf_folder
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from modeltrace.blackbox.bpe import ByteLevelBPE, bytes_to_unicode
 from modeltrace.blackbox.lm import LlamaLM
 from modeltrace.blackbox.serve import LocalModel
 from modeltrace.lineage.forward import LLAMA, ForwardSpec
+from modeltrace.weights.bpe import ByteLevelBPE, bytes_to_unicode
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 MERGES_A = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ s", "r e", "a t", "e n", "Ġ o", "o r"]

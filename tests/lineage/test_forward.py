@@ -30,7 +30,7 @@ from modeltrace.lineage.forward import (  # noqa: E402
     outputs,
     spec_from_model,
 )
-from modeltrace.lineage.zoo_models import ByteBpe, LlamaShape, init_llama, next_token_accuracy  # noqa: E402
+from modeltrace.lineage.zoo_models import LlamaShape, gguf_tokenizer, init_llama, next_token_accuracy  # noqa: E402
 from modeltrace.weights.model import open_model  # noqa: E402
 
 SHAPE = LlamaShape(vocab=50, hidden=24, layers=2, heads=6, kv_heads=2, head_dim=4, mlp=40, rope_base=500.0)
@@ -225,7 +225,7 @@ def test_smollm2_predicts_english(zoo_folder: Callable[[str], Path]) -> None:
         spec = spec_from_model(model)
         assert spec == ForwardSpec(LLAMA, 9, 3, 64, rope_base=100000.0, norm_eps=spec.norm_eps)
         tensors = canonical_tensors(model)
-        tokenizer = ByteBpe.from_gguf(model)
+        tokenizer = gguf_tokenizer(model)
     ids = np.asarray(tokenizer.encode(_TEXT))
     accuracy, loss = next_token_accuracy(tensors, spec, ids, length=len(ids) - 1, windows=1)
     # Chance is 1/49152; measured 0.52 top-1 (cross-entropy 2.76 nats).
@@ -241,7 +241,7 @@ def test_byte_bpe_matches_hf_tokenizers(zoo_folder: Callable[[str], Path]) -> No
     tokenizers = pytest.importorskip("tokenizers")
     with open_model(zoo_folder("smollm2")) as model:
         meta = model.source.facts.metadata
-        ours = ByteBpe.from_gguf(model)
+        ours = gguf_tokenizer(model)
     merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
     hf = tokenizers.Tokenizer(tokenizers.models.BPE({t: i for i, t in enumerate(ours.tokens)}, merges))
     hf.pre_tokenizer = tokenizers.pre_tokenizers.Sequence(
@@ -265,7 +265,7 @@ def test_preserving_attacks_keep_smollm2_logits(zoo_folder: Callable[[str], Path
     with open_model(zoo_folder("smollm2")) as model:
         spec = spec_from_model(model)
         tensors = canonical_tensors(model, layers=range(4))
-        ids = np.asarray(ByteBpe.from_gguf(model).encode(_TEXT))[:48].reshape(2, 24)
+        ids = np.asarray(gguf_tokenizer(model).encode(_TEXT))[:48].reshape(2, 24)
     rng = np.random.default_rng(0)
     attacks = {**preserving_attacks(spec), "disguise": disguise}
     for name, attack in attacks.items():

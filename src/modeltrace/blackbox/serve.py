@@ -24,9 +24,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from modeltrace.blackbox.bpe import ByteLevelBPE, TokenizerError
 from modeltrace.blackbox.lm import LlamaLM
 from modeltrace.errors import ModeltraceError
+from modeltrace.weights.bpe import ByteLevelBPE, TokenizerError
 
 __all__ = ["LocalModel", "create_app", "load_local_model", "running_server", "serve"]
 

@@ -16,105 +16,26 @@ thread by default: these are small, bounded jobs on a shared machine.
 from __future__ import annotations
 
 import ast
-import re
 import sysconfig
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modeltrace.lineage.forward import LLAMA, ForwardSpec, Tensors, llama_forward
+from modeltrace.weights.bpe import ByteLevelBPE
 from modeltrace.weights.model import Model
 
 # ---------------------------------------------------------------------------------------------------
 # Byte-level BPE (GPT-2 family, as SmolLM2 uses it)
 # ---------------------------------------------------------------------------------------------------
 
-_DIGIT = re.compile(r"(\d)")
-_GPT2_SPLIT = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
 
-
-@cache
-def _byte_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible map from bytes to printable characters."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    chars = list(printable)
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            chars.append(256 + extra)
-            extra += 1
-    return {b: chr(c) for b, c in zip(printable, chars, strict=True)}
-
-
-class ByteBpe:
-    """Encode text with a byte-level BPE vocabulary and merge list (``"a b"`` strings, by rank)."""
-
-    def __init__(self, tokens: Sequence[str], merges: Sequence[str]) -> None:
-        self.tokens = list(tokens)
-        self.ids = {t: i for i, t in enumerate(self.tokens)}
-        self.ranks: dict[tuple[str, str], int] = {}
-        for rank, merge in enumerate(merges):
-            left, _, right = merge.partition(" ")
-            self.ranks.setdefault((left, right), rank)
-        self._cache: dict[str, list[int]] = {}
-        self._bytes = _byte_to_unicode()
-        self._unbytes = {c: b for b, c in self._bytes.items()}
-
-    @classmethod
-    def from_gguf(cls, model: Model) -> ByteBpe:
-        meta = model.source.facts.metadata
-        if meta.get("tokenizer.ggml.model") != "gpt2" or "tokenizer.ggml.merges" not in meta:
-            raise ValueError(f"{model.path}: not a byte-level BPE GGUF vocabulary with merges")
-        return cls(
-            [str(t) for t in meta["tokenizer.ggml.tokens"]], [str(m) for m in meta["tokenizer.ggml.merges"]]
-        )
-
-    def _word(self, piece: str) -> list[int]:
-        cached = self._cache.get(piece)
-        if cached is not None:
-            return cached
-        parts = [self._bytes[b] for b in piece.encode("utf-8")]
-        while len(parts) > 1:
-            ranked = [(self.ranks.get((parts[i], parts[i + 1]), -1), i) for i in range(len(parts) - 1)]
-            candidates = [(r, i) for r, i in ranked if r >= 0]
-            if not candidates:
-                break
-            best = min(candidates)[0]
-            merged: list[str] = []
-            i = 0
-            while i < len(parts):
-                if i + 1 < len(parts) and self.ranks.get((parts[i], parts[i + 1]), -1) == best:
-                    merged.append(parts[i] + parts[i + 1])
-                    i += 2
-                else:
-                    merged.append(parts[i])
-                    i += 1
-            parts = merged
-        out = [self.ids[p] for p in parts if p in self.ids]
-        self._cache[piece] = out
-        return out
-
-    def pieces(self, text: str) -> Iterator[str]:
-        """llama.cpp's ``smollm`` pre-tokenisation: digits alone, then the GPT-2 split."""
-        for segment in _DIGIT.split(text):
-            if segment:
-                yield from _GPT2_SPLIT.findall(segment)
-
-    def encode(self, text: str) -> list[int]:
-        return [i for piece in self.pieces(text) for i in self._word(piece)]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        raw = bytes(self._unbytes[c] for i in ids for c in self.tokens[i] if c in self._unbytes)
-        return raw.decode("utf-8", errors="replace")
+def gguf_tokenizer(model: Model) -> ByteLevelBPE:
+    """The byte-level BPE tokenizer stored in a GGUF's metadata (SmolLM2's, for the harness)."""
+    return ByteLevelBPE.from_gguf_metadata(model.source.facts.metadata)
 
 
 # ---------------------------------------------------------------------------------------------------

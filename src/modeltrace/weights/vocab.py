@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any, Final, SupportsInt
 
 from modeltrace.errors import ModelFileError, UnsupportedFormatError
+from modeltrace.weights.bpe import bytes_to_unicode
 
 __all__ = [
     "KINDS",
@@ -170,23 +171,8 @@ class Vocabulary:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _gpt2_unicode_to_byte() -> dict[str, int]:
-    """GPT-2's table, inverted: printable Latin-1 bytes stand for themselves, the rest for 256 + n."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    table = {chr(b): b for b in printable}
-    shifted = 0
-    for b in range(256):
-        if b not in printable:
-            table[chr(256 + shifted)] = b
-            shifted += 1
-    return table
-
-
-_UNICODE_TO_BYTE: Final = _gpt2_unicode_to_byte()
+#: GPT-2's byte table inverted: the printable character each byte-level token uses → the byte.
+_UNICODE_TO_BYTE: Final = {char: byte for byte, char in bytes_to_unicode().items()}
 
 
 def _escape_spaces(text: str) -> str:

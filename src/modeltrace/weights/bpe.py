@@ -1,8 +1,10 @@
 """Byte-level BPE (GPT-2 style) encode/decode from a GGUF's ``tokenizer.ggml.*`` or a HF ``tokenizer.json``.
 
-Enough for serving llama-family checkpoints over HTTP: special tokens written in the text (``<|im_start|>``)
-are encoded as themselves, other text is pre-tokenized with the GPT-2 regex (digits split one by one for
-the ``smollm``/``starcoder`` pre-tokenizers, as llama.cpp does), then merged by rank.
+Used to serve llama-family checkpoints (``serve-model``) and to feed text to them in the lineage
+harness: special tokens written in the text (``<|im_start|>``) are encoded as themselves, other text is
+pre-tokenized with the GPT-2 regex (digits split one by one for the ``smollm``/``starcoder``
+pre-tokenizers, as llama.cpp does), then merged by rank. Same ids as Hugging Face ``tokenizers`` on
+SmolLM2 (tests/lineage/test_forward.py).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class ByteLevelBPE:
     def from_gguf_metadata(cls, meta: Mapping[str, Any]) -> ByteLevelBPE:
         model = str(meta.get("tokenizer.ggml.model", ""))
         if model != "gpt2":
-            raise TokenizerError(f"tokenizer.ggml.model is {model!r}; only byte-level BPE ('gpt2') is served")
+            raise TokenizerError(f"tokenizer.ggml.model is {model!r}; only byte-level BPE ('gpt2') is read")
         tokens = [str(t) for t in meta.get("tokenizer.ggml.tokens", [])]
         merges = [str(m) for m in meta.get("tokenizer.ggml.merges", [])]
         types = list(meta.get("tokenizer.ggml.token_type", []))
