@@ -7,12 +7,14 @@ columns otherwise — after mapping B into A's residual basis. If B's MLP came f
 recover the same (possibly permuted) correspondence; if not, they agree only by chance. Cosines
 cancel per-neuron up/down rescaling; the permutation cancels because it moves both matrices alike.
 
-Null rate. Chance agreement is about 1/width, but real independent pairs agree more often than that
-(0.005–0.012 measured between independent models; within one post-LN model, non-corresponding layers
-reach ~0.14). The p-value uses a binomial null with a per-neuron agreement rate of
-``max(1/width, floor)``, where the floor is well above every independent pair measured so far: 0.05
-for gated pre-norm MLPs, 0.3 for ungated (in/out) MLPs. This is conservative by design; a per-family
-null bank will tighten it.
+Null rate. Chance agreement is about 1/width, but real independent pairs agree more often than that:
+0.005–0.012 between the zoo's independent models, and up to 0.082 at layer 0 between small llama
+models trained here from different seeds on the same text and tokenizer (benchmarks/lineage_eval.py,
+45 pairs; other layers ~0.02); within one post-LN model, non-corresponding layers reach ~0.14. The
+p-value uses a binomial null with a per-neuron agreement rate of ``max(1/width, floor)``, the floor
+well above every independent pair measured so far: 0.15 for gated pre-norm MLPs, 0.3 for ungated
+(in/out) MLPs. Conservative by design (a derived MLP agrees on nearly every neuron, which stays
+astronomically unlikely at these rates); a per-family, per-depth null bank will tighten it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from modeltrace.lineage.pvalues import binomial_tail_log10
 from modeltrace.weights.source import Float32Array
 
-GATED_NULL_FLOOR = 0.05
+GATED_NULL_FLOOR = 0.15
 UNGATED_NULL_FLOOR = 0.30
 
 
