@@ -133,3 +133,58 @@ def test_dropped_layers_are_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     report = compare(base, student)
     assert report.verdict == DERIVED
     assert report.layer_map == {0: 0, 1: 2, 2: 4}
+
+
+@pytest.fixture
+def sketched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Force the wide-model path on the small synthetic models: rows sketched, A's neurons sampled,
+    shared tokens sampled for the alignment, fewer attention probes."""
+    from modeltrace.lineage import align, attention, neurons
+
+    monkeypatch.setattr(neurons, "SKETCH_ABOVE", 8)
+    monkeypatch.setattr(neurons, "SKETCH_DIMS", 24)
+    monkeypatch.setattr(neurons, "MAX_NEURONS", 40)
+    monkeypatch.setattr(attention, "WIDE_ABOVE", 8)
+    monkeypatch.setattr(align, "_ALIGN_BUDGET", 600 * synth.H * synth.H)
+
+
+def test_wide_model_path_keeps_derived_and_independent_apart(
+    base: tuple[Path, Tensors, dict[str, object]], tmp_path: Path, sketched: None
+) -> None:
+    folder, tensors, config = base
+    derived = compare(folder, synth.write_hf(tmp_path / "noisy", disguise(tensors, noise_db=10.0), config))
+    assert derived.verdict == DERIVED, derived.reason
+    assert all(p.neurons == 40 for p in derived.layers)  # sampled, not all of A's neurons
+    assert derived.alignment is not None and derived.alignment.fitted_tokens == 300
+    other, _ = synth.architecture("llama", seed=12)
+    independent = compare(folder, synth.write_hf(tmp_path / "other", other, config))
+    assert independent.verdict == INDEPENDENT, independent.reason
+
+
+def test_a_single_changed_value_is_not_an_exact_copy(
+    base: tuple[Path, Tensors, dict[str, object]], tmp_path: Path
+) -> None:
+    """Fingerprints sample a tensor; the exact comparison behind them must still see one changed value."""
+    folder, tensors, config = base
+    edited = {k: v.copy() for k, v in tensors.items()}
+    down = edited["model.layers.1.mlp.down_proj.weight"]
+    down.reshape(-1)[down.size // 2 + 1] += 1.0  # between the fingerprint's sampled positions
+    row = edited["model.embed_tokens.weight"]
+    row[1500, 3] += 1.0
+    report = compare(folder, synth.write_hf(tmp_path / "edited", edited, config))
+    assert "layers.1.mlp.down.weight" not in report.exact_copies
+    assert "layers.1.mlp.up.weight" in report.exact_copies
+    assert not any(n.startswith("embed.tokens") for n in report.exact_copies)
+    assert report.verdict == DERIVED
+
+
+def test_sampled_embedding_rows_still_compare_every_row(
+    base: tuple[Path, Tensors, dict[str, object]], tmp_path: Path, sketched: None
+) -> None:
+    folder, tensors, config = base
+    same = compare(folder, synth.write_hf(tmp_path / "same", tensors, config))
+    assert any(n.startswith("embed.tokens") for n in same.exact_copies)
+    edited = {k: v.copy() for k, v in tensors.items()}
+    edited["model.embed_tokens.weight"][2047, 0] += 1.0  # one row, likely outside the 600 sampled
+    report = compare(folder, synth.write_hf(tmp_path / "edited", edited, config))
+    assert not any(n.startswith("embed.tokens") for n in report.exact_copies)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 from modeltrace.lineage.pvalues import acat_log10, binomial_tail_log10, normal_tail_log10
 
@@ -22,9 +22,21 @@ def test_binomial_tail_far_beyond_float_range() -> None:
     assert binomial_tail_log10(0, 10, 0.3) == 0.0
 
 
+def test_binomial_tail_matches_scipy_in_log_space_for_wide_layers() -> None:
+    for k, n, p in ((2048, 2048, 0.15), (400, 2048, 0.15), (350, 2048, 0.15), (60, 8192, 0.005)):
+        expected = special.logsumexp(stats.binom.logpmf(np.arange(k, n + 1), n, p)) / math.log(10)
+        assert binomial_tail_log10(k, n, p) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
 def test_normal_tail() -> None:
     assert normal_tail_log10(0.0) == pytest.approx(math.log10(0.5))
     assert normal_tail_log10(40.0) < -340
+
+
+@pytest.mark.parametrize("z", [-6.0, -1.0, 0.5, 3.0, 8.0, 20.0, 29.9, 30.0, 35.0, 60.0, 300.0])
+def test_normal_tail_matches_scipy_deep_in_the_tail(z: float) -> None:
+    expected = stats.norm.logsf(z) / math.log(10)
+    assert normal_tail_log10(z) == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
 def test_acat_of_equal_pvalues_is_that_pvalue() -> None:

@@ -23,6 +23,10 @@ from modeltrace.weights.source import Float32Array
 MIN_SHARED_TOKENS = 1000
 #: Held-out tokens scored for nearest-neighbour retrieval (the cosine matrix is this squared).
 _RETRIEVAL_SAMPLE = 2000
+#: Multiply-adds allowed per token-by-width² product (fit, held-out scores, E0): every shared token
+#: is used up to ~2,000-wide models (all of every zoo model's); wider ones use a seeded sample of at
+#: least 4 × width tokens (8,192 at 2048: a 4,096-token fit of a 2048² rotation, as many held out).
+_ALIGN_BUDGET = 2**35
 
 
 @dataclass
@@ -71,8 +75,19 @@ def _pearson(x: Float32Array, y: Float32Array) -> float:
 
 
 def procrustes(source: Float32Array, target: Float32Array) -> Float32Array:
-    """The (semi-)orthogonal Q minimising ‖source · Q − target‖ (SVD of sourceᵀ · target)."""
-    u, _, vt = np.linalg.svd(source.astype(np.float64).T @ target.astype(np.float64), full_matrices=False)
+    """The (semi-)orthogonal Q minimising ‖source · Q − target‖: the polar factor of M = sourceᵀ · target.
+
+    Computed as M·(MᵀM)^-½ from a symmetric eigendecomposition, several times faster than the SVD
+    at 2048 wide; the SVD (U·Vᵀ) is the fallback when M is too ill-conditioned for that.
+    """
+    m = (source.T @ target).astype(np.float64)
+    tall = m.shape[0] >= m.shape[1]
+    gram = m.T @ m if tall else m @ m.T
+    values, vectors = np.linalg.eigh(gram)
+    if values[0] > values[-1] * 1e-12:
+        inverse_root = (vectors / np.sqrt(values)) @ vectors.T
+        return np.asarray(m @ inverse_root if tall else inverse_root @ m, dtype=np.float32)
+    u, _, vt = np.linalg.svd(m, full_matrices=False)
     return np.asarray(u @ vt, dtype=np.float32)
 
 
@@ -87,7 +102,7 @@ def identity_coordinate_test(ea: Float32Array, eb: Float32Array) -> TestResult:
     """
     za = (ea - ea.mean(0)) / (ea.std(0) + 1e-12)
     zb = (eb - eb.mean(0)) / (eb.std(0) + 1e-12)
-    cross = (za.T.astype(np.float64) @ zb.astype(np.float64)) / len(ea)
+    cross = (za.T @ zb).astype(np.float64) / len(ea)
     d = cross.shape[0]
     observed = float(np.trace(cross) / d)
     off = cross[~np.eye(d, dtype=bool)]
@@ -103,16 +118,72 @@ def identity_coordinate_test(ea: Float32Array, eb: Float32Array) -> TestResult:
     )
 
 
+@dataclass
+class SharedRows:
+    """Embedding rows of the tokens both vocabularies share, read once for every use.
+
+    ``rows_a``/``rows_b`` hold every shared token's row, or a seeded sample (see ``_ALIGN_BUDGET``);
+    ``identical`` says whether *every* shared token's row is bit-identical in both models.
+    """
+
+    shared: int
+    rows_a: Float32Array
+    rows_b: Float32Array
+    identical: bool
+
+
+def _token_sample(count: int, width: int, seed: int) -> np.ndarray | None:
+    limit = max(4 * width, _ALIGN_BUDGET // (width * width))
+    if count <= limit:
+        return None
+    return np.sort(np.random.default_rng([seed, 11]).choice(count, limit, replace=False))
+
+
+def _rows(model: Model, ids: np.ndarray) -> Float32Array:
+    rows = np.ascontiguousarray(model.tensor("embed.tokens.weight")[ids])
+    model.release()
+    return rows
+
+
+def _all_rows_identical(a: Model, b: Model, ids_a: np.ndarray, ids_b: np.ndarray) -> bool:
+    """Exact comparison of every shared row, one table in memory at a time plus A's shared rows."""
+    rows_a = _rows(a, ids_a)
+    table_b = b.tensor("embed.tokens.weight")
+    step = 8192
+    same = all(
+        np.array_equal(rows_a[i : i + step], table_b[ids_b[i : i + step]]) for i in range(0, len(ids_b), step)
+    )
+    b.release()
+    return same
+
+
+def shared_rows(a: Model, b: Model, seed: int = 0) -> SharedRows:
+    """Read the shared tokens' rows of both embedding tables (each table once, one at a time)."""
+    ids_a, ids_b = shared_token_ids(a, b)
+    if len(ids_a) == 0:
+        empty = np.empty((0, 0), np.float32)
+        return SharedRows(0, empty, empty, False)
+    width = max(a.shape("embed.tokens.weight")[1], b.shape("embed.tokens.weight")[1])
+    sample = _token_sample(len(ids_a), width, seed)
+    pick_a, pick_b = (ids_a, ids_b) if sample is None else (ids_a[sample], ids_b[sample])
+    rows_a, rows_b = _rows(a, pick_a), _rows(b, pick_b)
+    identical = rows_a.shape == rows_b.shape and bool(np.array_equal(rows_a, rows_b))
+    if identical and sample is not None:
+        identical = _all_rows_identical(a, b, ids_a, ids_b)
+    return SharedRows(len(ids_a), rows_a, rows_b, identical)
+
+
 def align(a: Model, b: Model, seed: int = 0) -> ResidualAlignment | None:
     """Fit the residual alignment on half the shared tokens and score it on the other half."""
-    ids_a, ids_b = shared_token_ids(a, b)
-    if len(ids_a) < MIN_SHARED_TOKENS:
+    return align_rows(shared_rows(a, b, seed), seed)
+
+
+def align_rows(rows: SharedRows, seed: int = 0) -> ResidualAlignment | None:
+    """:func:`align` on rows already read."""
+    if rows.shared < MIN_SHARED_TOKENS:
         return None
-    ea_all, eb_all = a.tensor("embed.tokens.weight"), b.tensor("embed.tokens.weight")
-    ea, eb = ea_all[ids_a], eb_all[ids_b]
-    del ea_all, eb_all
-    ea = ea - ea.mean(0)
-    eb = eb - eb.mean(0)
+    ea = rows.rows_a - rows.rows_a.mean(0)
+    eb = rows.rows_b - rows.rows_b.mean(0)
     order = np.random.default_rng(seed).permutation(len(ea))
     fit, test = order[: len(order) // 2], order[len(order) // 2 :]
     q = procrustes(ea[fit], eb[fit])
@@ -125,7 +196,7 @@ def align(a: Model, b: Model, seed: int = 0) -> ResidualAlignment | None:
     same_width = ea.shape[1] == eb.shape[1]
     identity = identity_coordinate_test(ea[test], eb[test]) if same_width else None
     summary = Alignment(
-        shared_tokens=len(ids_a),
+        shared_tokens=rows.shared,
         fitted_tokens=len(fit),
         heldout_tokens=len(test),
         heldout_correlation=_pearson(predicted, eb[test]),

@@ -17,23 +17,25 @@ import numpy as np
 from modeltrace.weights.source import Float32Array
 
 PROBES = 256
+#: Models wider than this get ``WIDE_PROBES`` probes: the sketches cost probes × width per weight
+#: row, and a 64 × 64 sketch (4,096 values per invariant) still maps layers cleanly.
+WIDE_ABOVE = 1024
+WIDE_PROBES = 64
 
 
-def probes(width: int, seed: int = 0, count: int = PROBES) -> Float32Array:
+def probes(width: int, seed: int = 0, count: int | None = None) -> Float32Array:
+    """Seeded Gaussian probe rows in A's basis (``count`` defaults by width, see ``WIDE_ABOVE``)."""
+    count = count or (WIDE_PROBES if width > WIDE_ABOVE else PROBES)
     values = np.random.default_rng(seed).standard_normal((count, width)) / np.sqrt(width)
     return np.asarray(values, dtype=np.float32)
 
 
-def _heads(projected: Float32Array, heads: int) -> Float32Array:
-    return np.asarray(projected.reshape(projected.shape[0], heads, -1), dtype=np.float32)
-
-
 def _pair_sketch(left: Float32Array, right: Float32Array, heads: int, kv_heads: int) -> Float32Array:
-    a = _heads(left, heads)
-    b = _heads(right, kv_heads)
+    """Σ_h left_h · right_g(h)ᵀ over query heads h: one matrix product once KV heads are repeated."""
     if kv_heads != heads:
-        b = np.repeat(b, heads // kv_heads, axis=1)
-    return np.asarray(np.einsum("khd,jhd->kj", a, b, optimize=True), dtype=np.float32)
+        count = right.shape[0]
+        right = np.repeat(right.reshape(count, kv_heads, -1), heads // kv_heads, axis=1).reshape(count, -1)
+    return np.asarray(left @ right.T, dtype=np.float32)
 
 
 def attention_sketch(

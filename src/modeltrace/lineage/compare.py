@@ -1,13 +1,15 @@
 """``compare``: was B's weights derived from A's? Streams both models one layer at a time.
 
-Order of work, cheapest evidence first:
+Each model is read once (plus its embedding table once), one layer in memory at a time. Order of
+work, cheapest evidence first:
 
-1. **Verbatim reuse**: every canonical tensor is hashed as float32 after canonical layout; names that
-   hash equal in both models are exact copies (embedding rows are compared per shared token, so a
-   vocabulary-pruned copy still shows its embeddings as copied).
-2. **Residual alignment** (:mod:`.align`): Procrustes on centred shared-token embeddings, held out.
-3. **Layer pass**, one layer of one model at a time: norm gains folded where that preserves the
-   function, attention sketches (:mod:`.attention`) in A's basis.
+1. **Residual alignment** (:mod:`.align`): Procrustes on centred shared-token embeddings, held out;
+   the same read says whether every shared token's embedding row is bit-identical.
+2. **Layer pass**, one layer of one model at a time: every canonical tensor is fingerprinted as
+   float32 after canonical layout; norm gains are folded where that preserves the function; the
+   attention is sketched (:mod:`.attention`) and the MLP neurons' rows are kept in A's basis
+   (sketched for wide models, :mod:`.neurons`).
+3. **Verbatim reuse**: names whose fingerprints agree are compared exactly; equal ones are exact copies.
 4. **Layer map** (:mod:`.layermap`) from the sketch grid.
 5. **MLP neuron matching** (:mod:`.neurons`) along the map: the statistic that decides ``derived``.
 6. **Verdict**: ``derived`` when the combined (ACAT) p-value of the neuron test or the embedding
@@ -20,14 +22,21 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 
 from modeltrace.errors import ModelFileError
-from modeltrace.lineage.align import ResidualAlignment, align, rows_by_index, shared_token_ids
+from modeltrace.lineage.align import (
+    MIN_SHARED_TOKENS,
+    ResidualAlignment,
+    align_rows,
+    rows_by_index,
+    shared_rows,
+)
 from modeltrace.lineage.attention import attention_sketch, probes, sketch_similarity
 from modeltrace.lineage.evidence import (
     DERIVED,
@@ -38,7 +47,7 @@ from modeltrace.lineage.evidence import (
     TestResult,
 )
 from modeltrace.lineage.layermap import monotone_layer_map
-from modeltrace.lineage.neurons import NeuronMatch, match_neurons
+from modeltrace.lineage.neurons import NeuronMatch, NeuronRows, match_rows, neuron_rows, sketch_basis
 from modeltrace.lineage.pvalues import acat_log10
 from modeltrace.weights.fold import fold_layer
 from modeltrace.weights.model import Model, open_model
@@ -56,8 +65,17 @@ ALPHA_INDEPENDENT = 0.05
 _ATTENTION = ("attn.q.weight", "attn.k.weight", "attn.v.weight", "attn.o.weight")
 
 
-def _digest(array: Float32Array) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float32).tobytes()).hexdigest()
+def _fingerprint(array: Float32Array) -> str:
+    """A cheap stand-in for a hash of the float32 values: shape, both ends and a strided sample.
+
+    Equal arrays always get equal fingerprints; names whose fingerprints agree are then compared
+    exactly (:func:`_confirmed_copies`), so hashing gigabytes is paid only when a copy is likely.
+    """
+    flat = np.ascontiguousarray(array, dtype=np.float32).reshape(-1)
+    digest = hashlib.sha256(repr(array.shape).encode())
+    for part in (flat[:4096], flat[-4096:], flat[:: max(1, flat.size // 65536)]):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()
 
 
 def _other_names(model: Model) -> list[str]:
@@ -79,81 +97,106 @@ def _heads(model: Model, wq: Float32Array, wk: Float32Array) -> tuple[int, int] 
 
 
 class _LayerPass:
-    """What one pass over a model's layers leaves behind: hashes and attention sketches."""
+    """What one pass over a model's layers leaves behind: fingerprints, attention sketches, neurons."""
 
     def __init__(self) -> None:
-        self.hashes: dict[str, str] = {}
+        self.fingerprints: dict[str, str] = {}
         self.sketches: dict[int, Float32Array] = {}
+        self.neurons: dict[int, NeuronRows] = {}
 
 
-def _layer_pass(model: Model, z: Float32Array | None) -> _LayerPass:
+def _layer_pass(
+    model: Model, z: Float32Array | None, into_a: Float32Array | None, sample_seed: int | None
+) -> _LayerPass:
+    """Read each layer once: fingerprint it, sketch its attention, keep its MLP neurons in A's basis.
+
+    ``z`` are the attention probes in this model's basis (None: no alignment, fingerprints only);
+    ``into_a`` maps rows of this model into A's (sketched) basis (see :func:`.neurons.neuron_rows`);
+    ``sample_seed`` is set for A, whose neurons may be sampled.
+    """
     result = _LayerPass()
     for name in _other_names(model):
-        result.hashes[name] = _digest(model.tensor(name))
-    for layer in model.layers():
-        raw = {name: model.tensor(name) for name in model.layer_roles(layer)}
+        result.fingerprints[name] = _fingerprint(model.tensor(name))
+    for layer, raw in _read_ahead(model):
         for name, array in raw.items():
-            result.hashes[name] = _digest(array)
+            result.fingerprints[name] = _fingerprint(array)
         if z is None:
             continue
         folded = fold_layer(model, layer, tensors=raw).tensors
+        del raw
         names = [f"layers.{layer}.{role}" for role in _ATTENTION]
         if all(n in folded for n in names):
             wq, wk, wv, wo = (folded[n] for n in names)
             heads = _heads(model, wq, wk)
             if heads is not None and wq.shape[1] == z.shape[1]:
                 result.sketches[layer] = attention_sketch(z, wq, wk, wv, wo, *heads)
+        views = _mlp_views(folded, layer)
+        if views is not None:
+            sample = None if sample_seed is None else np.random.default_rng([sample_seed, 13, layer])
+            result.neurons[layer] = neuron_rows(*views[:2], gated=views[2], into_a=into_a, sample=sample)
     return result
 
 
-def _mlp_views(model: Model, layer: int) -> tuple[Float32Array, Float32Array, bool] | None:
+def _read_ahead(model: Model) -> Iterator[tuple[int, dict[str, Float32Array]]]:
+    """Each layer's canonical tensors; a worker thread reads the next layer while this one is used.
+
+    Reading mostly releases the GIL (direct I/O, numpy conversion), so the device works while the
+    caller's matrix products run. The worker is the model's only reader until the iteration ends.
+    """
+    layers = model.layers()
+
+    def read(layer: int) -> dict[str, Float32Array]:
+        return {name: model.tensor(name) for name in model.layer_roles(layer)}
+
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+        pending = pool.submit(read, layers[0]) if layers else None
+        for index, layer in enumerate(layers):
+            assert pending is not None
+            raw = pending.result()
+            pending = pool.submit(read, layers[index + 1]) if index + 1 < len(layers) else None
+            yield layer, raw
+    model.release()
+
+
+def _mlp_views(folded: dict[str, Float32Array], layer: int) -> tuple[Float32Array, Float32Array, bool] | None:
     """Two matrices whose rows are the layer's neurons: (gate, up) if gated, else (up, downᵀ)."""
     prefix = f"layers.{layer}."
-    if not model.has(prefix + "mlp.up.weight"):
+    if prefix + "mlp.up.weight" not in folded:
         return None
-    folded = fold_layer(model, layer).tensors
     up = folded[prefix + "mlp.up.weight"]
     if prefix + "mlp.gate.weight" in folded:
         return folded[prefix + "mlp.gate.weight"], up, True
     if prefix + "mlp.down.weight" in folded:
+        # Output-side columns: y_A = q·y_B maps rows of downᵀ into A's basis by ·qᵀ, like input rows.
         return up, folded[prefix + "mlp.down.weight"].T, False
     return None
 
 
-def _neuron_test(a: Model, b: Model, layer_a: int, layer_b: int, q: Float32Array) -> NeuronMatch | None:
-    views_a, views_b = _mlp_views(a, layer_a), _mlp_views(b, layer_b)
-    if views_a is None or views_b is None or views_a[2] != views_b[2]:
+def _neuron_test(a_pass: _LayerPass, b_pass: _LayerPass, layer_a: int, layer_b: int) -> NeuronMatch | None:
+    rows_a, rows_b = a_pass.neurons.get(layer_a), b_pass.neurons.get(layer_b)
+    if rows_a is None or rows_b is None or rows_a.gated != rows_b.gated:
         return None
-    first_a, second_a, gated = views_a
-    first_b, second_b, _ = views_b
-    # B's input-side rows live in B's basis: x_B = x_A·q, so a row w_B reads x_A through w_B·qᵀ.
-    # Output-side columns map back the same way (y_A = q·y_B), which for rows of downᵀ is also ·qᵀ.
-    return match_neurons(first_a, first_b @ q.T, second_a, second_b @ q.T, gated=gated)
+    if rows_a.first.shape[1] != rows_b.first.shape[1]:
+        return None
+    return match_rows(rows_a, rows_b)
 
 
-def _exact_copies(a_pass: _LayerPass, b_pass: _LayerPass, a: Model, b: Model) -> list[str]:
-    return sorted(
+def _confirmed_copies(a_pass: _LayerPass, b_pass: _LayerPass, a: Model, b: Model) -> list[str]:
+    """Names whose float32 values are identical in both models (fingerprint first, then exactly)."""
+    candidates = sorted(
         name
-        for name, digest in a_pass.hashes.items()
-        if b_pass.hashes.get(name) == digest and a.shape(name) == b.shape(name)
+        for name, fingerprint in a_pass.fingerprints.items()
+        if b_pass.fingerprints.get(name) == fingerprint and a.shape(name) == b.shape(name)
     )
+    return [name for name in candidates if np.array_equal(a.tensor(name), b.tensor(name))]
 
 
 def _all_layers_copied(copies: list[str], a_pass: _LayerPass, b_pass: _LayerPass) -> bool:
     def per_layer(names: Iterable[str]) -> set[str]:
         return {n for n in names if ".layers." in f".{n}"}
 
-    layers_a, layers_b = per_layer(a_pass.hashes), per_layer(b_pass.hashes)
+    layers_a, layers_b = per_layer(a_pass.fingerprints), per_layer(b_pass.fingerprints)
     return bool(layers_a) and layers_a == layers_b == per_layer(copies)
-
-
-def _embedding_rows_identical(a: Model, b: Model) -> bool:
-    ids_a, ids_b = shared_token_ids(a, b)
-    if len(ids_a) == 0 or a.shape("embed.tokens.weight")[1] != b.shape("embed.tokens.weight")[1]:
-        return False
-    return bool(
-        np.array_equal(a.tensor("embed.tokens.weight")[ids_a], b.tensor("embed.tokens.weight")[ids_b])
-    )
 
 
 def compare_models(a: Model, b: Model, seed: int = 0) -> LineageReport:
@@ -165,13 +208,21 @@ def compare_models(a: Model, b: Model, seed: int = 0) -> LineageReport:
         return _finish(report, started)
     if rows_by_index(a, b):
         report.notes.append("a tokenizer is missing: embedding rows were matched by index (equal row counts)")
-    alignment = align(a, b, seed)
+    rows = shared_rows(a, b, seed)
+    alignment = align_rows(rows, seed)
+    embeddings_identical, shared = rows.identical, rows.shared
+    del rows
     report.alignment = alignment.summary if alignment else None
-    z_a = probes(a.config.hidden or a.shape("embed.tokens.weight")[1], seed) if alignment else None
-    a_pass = _layer_pass(a, z_a)
-    b_pass = _layer_pass(b, z_a @ alignment.q if alignment and z_a is not None else None)
-    report.exact_copies = _exact_copies(a_pass, b_pass, a, b)
-    if "embed.tokens.weight" not in report.exact_copies and _embedding_rows_identical(a, b):
+    if alignment is None:
+        a_pass, b_pass = _layer_pass(a, None, None, None), _layer_pass(b, None, None, None)
+    else:
+        z_a = probes(alignment.summary.width_a, seed)
+        basis = sketch_basis(alignment.summary.width_a, seed)
+        q_t = alignment.q.T
+        a_pass = _layer_pass(a, z_a, basis, seed)
+        b_pass = _layer_pass(b, z_a @ alignment.q, q_t if basis is None else q_t @ basis, None)
+    report.exact_copies = _confirmed_copies(a_pass, b_pass, a, b)
+    if "embed.tokens.weight" not in report.exact_copies and embeddings_identical:
         report.exact_copies.insert(0, "embed.tokens.weight (rows of every shared token)")
     if _all_layers_copied(report.exact_copies, a_pass, b_pass):
         report.verdict, report.log10_p = DERIVED, -math.inf
@@ -186,8 +237,8 @@ def compare_models(a: Model, b: Model, seed: int = 0) -> LineageReport:
         return _finish(report, started)
     if alignment is None:
         report.reason = (
-            f"fewer than 1000 tokens shared by string between the vocabularies "
-            f"({len(shared_token_ids(a, b)[0])}): the residual streams cannot be aligned"
+            f"fewer than {MIN_SHARED_TOKENS} tokens shared by string between the vocabularies "
+            f"({shared}): the residual streams cannot be aligned"
         )
         return _finish(report, started)
     _statistical_evidence(report, a, b, alignment, a_pass, b_pass)
@@ -224,7 +275,7 @@ def _statistical_evidence(
         report.notes.append("attention sketches unavailable (head layout unknown): layers mapped by depth")
     matches: list[NeuronMatch] = []
     for layer_b, layer_a in report.layer_map.items():
-        match = _neuron_test(a, b, layer_a, layer_b, alignment.q)
+        match = _neuron_test(a_pass, b_pass, layer_a, layer_b)
         pair = LayerPair(layer_a=layer_a, layer_b=layer_b)
         if grid.size:
             pair.attention_similarity = float(grid[layers_a.index(layer_a), layers_b.index(layer_b)])

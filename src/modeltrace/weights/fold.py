@@ -60,6 +60,11 @@ def _fold_into(out: FoldedLayer, model: Model, norm_name: str, targets: list[str
         if weight.ndim != 2 or weight.shape[1] != gain.shape[0]:
             out.unfolded[norm_name] = f"{target} has shape {weight.shape}, not [*, {gain.shape[0]}]"
             return
+    if norm_bias is None and bool(np.all(gain == 1.0)):
+        # Already folded (or never trained): multiplying by ones would only copy the matrices.
+        out.tensors[norm_name] = np.full_like(gain, 1.0 - binding.gain_offset)
+        out.folded.append(norm_name)
+        return
     for target in targets:
         weight = out.tensors[target]
         if norm_bias is not None:
@@ -68,7 +73,7 @@ def _fold_into(out: FoldedLayer, model: Model, norm_name: str, targets: list[str
             out.tensors[target_bias] = (
                 out.tensors.get(target_bias, np.zeros(weight.shape[0], np.float32)) + shift
             )
-        out.tensors[target] = (weight * gain[None, :]).astype(np.float32)
+        out.tensors[target] = np.multiply(weight, gain[None, :], dtype=np.float32)
     # Leave the canonical gain at the value that means "multiply by 1" (Gemma stores w with 1 + w).
     out.tensors[norm_name] = np.full_like(gain, 1.0 - binding.gain_offset)
     if norm_bias is not None:

@@ -126,6 +126,10 @@ class Model:
         self._cache = (name, array)
         return array
 
+    def release(self) -> None:
+        """Drop the stored tensor kept for fused splits: after a large one (an embedding table) is used."""
+        self._cache = None
+
     def tensor(self, canonical: str) -> Float32Array:
         """The canonical float32 tensor for a role, e.g. ``layers.0.attn.q.weight``."""
         binding = self.binding(canonical)

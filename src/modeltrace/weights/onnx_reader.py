@@ -63,8 +63,23 @@ _QUANT_SUFFIXES = ("_quantized", "_quant", "_int8", "_uint8", "_int4", "_q")
 _KEEP_PREFIXES = frozenset({"model", "encoder", "decoder", "transformer"})
 #: Children that show a prefix wraps a whole model (``inner.embeddings``, ``inner.encoder``), not a layer.
 _MODEL_CHILDREN = frozenset(
-    {"embeddings", "encoder", "decoder", "layers", "layer", "h", "blocks", "model", "transformer",
-     "embed_tokens", "wte", "wpe", "norm", "lm_head", "pooler"}
+    {
+        "embeddings",
+        "encoder",
+        "decoder",
+        "layers",
+        "layer",
+        "h",
+        "blocks",
+        "model",
+        "transformer",
+        "embed_tokens",
+        "wte",
+        "wpe",
+        "norm",
+        "lm_head",
+        "pooler",
+    }
 )
 #: Reads one stored tensor by name, in its stored shape.
 _Lookup = Callable[[str], npt.NDArray[Any]]
@@ -373,7 +388,8 @@ def _external(
         )
     if length != nbytes:
         raise ModelFileError(
-            path, f"external tensor {name!r} declares shape {list(tensor.dims)} ({nbytes} bytes) "
+            path,
+            f"external tensor {name!r} declares shape {list(tensor.dims)} ({nbytes} bytes) "
             f"but its data length is {length}",
         )
     return target, offset

@@ -173,6 +173,12 @@ class Vocabulary:
 
 #: GPT-2's byte table inverted: the printable character each byte-level token uses → the byte.
 _UNICODE_TO_BYTE: Final = {char: byte for byte, char in bytes_to_unicode().items()}
+# str.translate table: byte-level characters to the Latin-1 character of their byte; every other
+# character below U+0100 to U+FFFF, so that encoding the result as Latin-1 fails exactly when the
+# token holds a character outside the byte-level alphabet (characters above U+00FF pass through).
+_TO_LATIN1: Final = {ord(char): byte for char, byte in _UNICODE_TO_BYTE.items()} | {
+    code: 0xFFFF for code in range(256) if chr(code) not in _UNICODE_TO_BYTE
+}
 
 
 def _escape_spaces(text: str) -> str:
@@ -196,8 +202,8 @@ def _bytes_form(raw: bytes) -> str:
 
 def _byte_level_form(token: str) -> str:
     try:
-        raw = bytes(_UNICODE_TO_BYTE[ch] for ch in token)
-    except KeyError:
+        raw = token.translate(_TO_LATIN1).encode("latin-1")
+    except UnicodeEncodeError:
         # Not byte-level encoded (an added token stored as plain text, e.g. "<|0.00|>" with a space).
         return _text_form(token)
     return _bytes_form(raw)
