@@ -95,3 +95,27 @@ def test_compare_exit_codes_and_json(tmp_path: Path) -> None:
     # 120 synthetic tokens are too few to align the residual streams: inconclusive, said why.
     assert unaligned.returncode == 4, unaligned.stdout
     assert "Inconclusive" in unaligned.stdout and "tokens" in unaligned.stdout
+
+
+def test_compare_wrong_inputs_give_a_reason_never_a_traceback(
+    tmp_path: Path, zoo_folder: Callable[[str], Path]
+) -> None:
+    tensors, config = synth.architecture("llama")
+    good = synth.write_hf(tmp_path / "good", tensors, config)
+    (tmp_path / "empty").mkdir()
+    no_weights = run("compare", str(tmp_path / "empty"), str(good))
+    assert no_weights.returncode == 2 and "Traceback" not in no_weights.stderr
+    assert no_weights.stderr.startswith(f"error: {tmp_path / 'empty'}: no model weights found")
+
+    broken = synth.write_hf(tmp_path / "broken", tensors, config, shards=2)
+    shard = sorted(broken.glob("model-*-of-*.safetensors"))[-1]
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    corrupt = run("compare", str(good), str(broken))
+    assert corrupt.returncode == 2 and "Traceback" not in corrupt.stderr
+    assert corrupt.stderr.startswith(f"error: {shard}:"), corrupt.stderr
+
+    # Speech (Whisper, encoder-decoder) against a text encoder: a verdict with its reason.
+    modalities = run("compare", "--json", str(zoo_folder("whisper-gp")), str(zoo_folder("minilm6")))
+    assert modalities.returncode == 4, modalities.stderr
+    report = json.loads(modalities.stdout)
+    assert report["verdict"] == "inconclusive" and "not comparable" in report["reason"]
