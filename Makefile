@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv zoo demo test unit lint typecheck bench clean
+.PHONY: all venv aics zoo demo test unit lint typecheck bench clean
 
 all: test
 
@@ -18,6 +18,20 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# aics-tlog (PyPI, Apache-2.0; needs Python >= 3.12) checks our notes, cosignatures and proofs as an
+# independent implementation (tests/ledger/test_aics_interop.py). It gets a venv of its own from the
+# first Python >= 3.12 found (PATH, then pyenv's versions); with none, those tests skip and say why.
+AICS_VENV ?= .venv-aics
+AICS_PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3; do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+
+aics:
+	@if [ -n "$(AICS_PYTHON)" ] && [ ! -x $(AICS_VENV)/bin/python ]; then \
+		$(AICS_PYTHON) -m venv $(AICS_VENV) && \
+		$(AICS_VENV)/bin/pip install --quiet --disable-pip-version-check aics-tlog==0.2.1 \
+		|| { rm -rf $(AICS_VENV); echo "aics-tlog could not be installed: its interop tests will skip"; }; \
+	fi
 
 zoo: venv
 	$(VENV)/bin/modeltrace zoo fetch
@@ -52,7 +66,8 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy --strict src
 
-unit: venv
+unit: venv aics
+	@if [ -x $(AICS_VENV)/bin/python ]; then export MODELTRACE_AICS_PYTHON="$(abspath $(AICS_VENV))/bin/python"; fi; \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck zoo unit
@@ -62,4 +77,4 @@ bench: venv
 	$(PY) benchmarks/hostile_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(AICS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
