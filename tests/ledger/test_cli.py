@@ -180,6 +180,9 @@ def test_the_whole_workflow(db_url: str, tmp_path: Path) -> None:
 
     rotated = tmp_path / "org2.key"
     ledger("key", "rotate", *k, "--out", str(rotated), *db)
+    # A new statement: resubmitting the one already logged would (rightly) return its receipt, if
+    # the clock has not moved on to another second since, instead of testing the superseded key.
+    statement.write_text(statement.read_text().replace("eval/v1", "eval/v2"))
     error = ledger("add", "attestation", str(statement), *k, *db, code=2)
     assert "superseded" in error and error.count("\n") == 1
     keys = json.loads(ledger("key", "list", "--json", *db))

@@ -110,6 +110,23 @@ def test_stmt_and_encoding_must_match_exactly() -> None:
         parse_leaf(raw[:-1])
 
 
+def test_signature_has_one_spelling_and_statement_is_cut_from_the_leaf() -> None:
+    raw = attestation(4).raw
+    document = _document(raw)
+    # The last base64 character before "==" carries 4 padding bits: setting one decodes to the same
+    # signature, which would give the same statement a second leaf hash past the dedup table.
+    sig = document["sig"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    document["sig"] = sig[:85] + alphabet[alphabet.index(sig[85]) ^ 1] + "=="
+    assert base64.b64decode(document["sig"]) == base64.b64decode(sig)
+    with pytest.raises(EntryError, match="not canonical base64"):
+        parse_leaf(jcs.dumps(document))
+    # parse_leaf cuts the signed statement out of the leaf bytes; it must be the statement re-encoded.
+    registration = statements.org_key_register(org_key(), contact="légal@example.org", time=TIME)
+    for leaf in (parse_leaf(raw), parse_leaf(sign(registration, org_key()).raw)):
+        assert leaf.statement == statement_bytes(leaf.type, leaf.kid, leaf.subj, leaf.pub, leaf.commit)
+
+
 def test_leaves_are_capped_at_4_kib() -> None:
     key = org_key()
     pub = {

@@ -103,3 +103,35 @@ def test_round_trip_and_agreement_with_the_json_module(value: object) -> None:
     assert jcs.loads(encoded) == value
     assert json.loads(encoded) == value
     assert jcs.dumps(json.loads(encoded)) == encoded
+
+
+def _accepted(data: bytes) -> bool:
+    try:
+        jcs.loads(data)
+    except FormatError:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_only_the_canonical_spelling_is_accepted(value: object) -> None:
+    # loads takes a fast path through the json module's C encoder; spellings that C encoder writes
+    # itself (code-point member order, ASCII escapes, insertion order) must still be refused unless
+    # they are byte for byte the canonical one.
+    canonical = jcs.dumps(value)
+    spellings = {
+        canonical,
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode(),
+        json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True).encode(),
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(),
+    }
+    for spelling in spellings:
+        assert _accepted(spelling) == (spelling == canonical), spelling
+
+
+def test_code_point_member_order_is_refused_where_it_differs_from_utf16() -> None:
+    value = {"\ufb33": 1, "\U0001f600": 2}
+    by_code_point = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    assert by_code_point != jcs.dumps(value) and not _accepted(by_code_point)
+    assert jcs.loads(jcs.dumps(value)) == value

@@ -291,3 +291,35 @@ def test_tiles_and_entry_bundles_are_served_at_their_c2sp_paths(db_url: str) -> 
         assert log.read_path("tile/0/001") is None  # not full yet
         assert log.read_path("tile/entries/001.p/45") is None
         assert log.read_path("tile/1/000.p/1") is not None and log.read_path("tile/2/000.p/1") is None
+
+
+def test_writer_subtree_cache_survives_random_batches_failures_and_reopening(tmp_path: Path) -> None:
+    # The writer keeps the previous tree's frontier between batches instead of re-reading tiles;
+    # every root and receipt must still be the definition's, also after a failed batch and a reopen.
+    db = str(tmp_path / "ledger.db")
+    log = new_log(db)
+    tree = InMemoryTree(_stored_leaf_hashes(log))
+    rng = random.Random(11)
+    stranger = org_key(bytes([9]) * 32, "other.example")
+    number = 0
+    for step in range(30):
+        if step == 11:  # a batch refused inside the transaction: nothing of it may linger
+            with pytest.raises(KeyStateError):
+                log.append([attestation(number), attestation(number + 1, stranger)])
+        if step == 21:  # a fresh writer starts without the cache
+            log.close()
+            log = Log.open(db)
+        size = rng.choice([1, 2, 3, 5, 17, 64, 100, 255, 256, 257])
+        batch = [attestation(n) for n in range(number, number + size)]
+        if step % 9 == 4:
+            batch.append(attestation(rng.randrange(number)))  # an old one: a duplicate receipt
+        receipts = log.append(batch)
+        for receipt in receipts[:size]:
+            tree.append(receipt.leaf_hash)
+        number += size
+        assert log.state().root == tree.root()
+        for receipt in receipts:
+            assert receipt.root == tree.root(receipt.size)
+            verify_inclusion(receipt.leaf_hash, receipt.index, receipt.size, receipt.inclusion, receipt.root)
+    assert log.verify().ok
+    log.close()

@@ -77,6 +77,23 @@ def test_fast_path_equals_the_foundations_tensor_digests(
     assert calls and slow.tensors == fast.tensors and slow.tensor_root == fast.tensor_root
 
 
+@pytest.mark.parametrize("threads", [1, 3, 8])
+def test_every_thread_count_gives_the_same_digests(tmp_path: Path, threads: int) -> None:
+    # One thread feeds both hashers from one read; more split the file digest and tensor groups into
+    # separate tasks. The digests must not depend on it.
+    folder = tiny_model(tmp_path / "m")
+    write_safetensors(
+        folder / "model-00001-of-00002.safetensors",
+        {f"t{i:02d}": np.full(7 + 300 * i, i, dtype=np.float32) for i in range(12)}
+        | {"empty": np.zeros(0, dtype=np.float32)},
+    )
+    (folder / "model.safetensors.index.json").unlink()  # the shards no longer match an index
+    expected = hash_model(folder, threads=2)
+    assert hash_model(folder, threads=threads) == expected
+    assert expected.tensor_root == foundation_root(folder)
+    assert expected.oms_root == independent_oms_root(folder)
+
+
 def test_path_order_is_by_component_not_by_string(tmp_path: Path) -> None:
     folder = tmp_path / "m"
     (folder / "a").mkdir(parents=True)

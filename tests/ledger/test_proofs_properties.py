@@ -21,6 +21,7 @@ from modeltrace.ledger import (
     verify_consistency,
     verify_inclusion,
 )
+from modeltrace.ledger.proofs import inclusion_proofs
 from modeltrace.merkle import leaf_hash, node_hash
 
 MAX_SIZE = 300
@@ -88,6 +89,18 @@ def test_generation_matches_the_rfc_definitions(size: int) -> None:
         assert inclusion_proof(m, size, TREE.subtree) == _path(m, 0, size)
     for m in range(1, size + 1):
         assert consistency_proof(m, size, TREE.subtree) == _subproof(m, 0, size, True)
+
+
+def test_batch_inclusion_proofs_equal_the_single_ones_up_to_300() -> None:
+    # The receipts of a batch use the bottom-up inclusion_proofs; it must give PATH exactly.
+    for size in range(1, 301):
+        indices = list(range(size))
+        assert inclusion_proofs(indices, size, TREE.subtree) == [
+            inclusion_proof(m, size, TREE.subtree) for m in indices
+        ]
+    assert inclusion_proofs([5, 5, 0], 7, TREE.subtree) == [_path(m, 0, 7) for m in (5, 5, 0)]
+    with pytest.raises(ProofError):
+        inclusion_proofs([7], 7, TREE.subtree)
 
 
 # --- mutations ----------------------------------------------------------------------------------------

@@ -216,6 +216,15 @@ def test_bad_signature_is_403_and_spares_its_batch(roomy: tuple[Served, httpx.Cl
     assert [e["index"] for e in entries] == [4, 5, 6, 7, 8]
     bad = client.post("/v1/entries", content=b"{}\n", headers={"Content-Type": "application/x-ndjson"})
     assert bad.status_code == 400
+    # a forged line in a batch: the request says so, and which lines were appended all the same
+    mixed = b"\n".join([attestation(20, key).raw, forged, attestation(21, key).raw])
+    response = client.post("/v1/entries", content=mixed, headers={"Content-Type": "application/x-ndjson"})
+    assert response.status_code == 403 and response.json()["error"].startswith("line 2: ")
+    first, refused, last = response.json()["entries"]
+    assert refused["status"] == 403 and "index" not in refused
+    for document, number in ((first, 20), (last, 21)):
+        assert document["leaf_hash"] == leaf_hash(attestation(number, key).raw).hex()
+        assert client.get(f"/v1/entries/{document['index']}").status_code == 200
 
 
 def test_hostile_requests_get_clean_4xx(served: tuple[Served, httpx.Client]) -> None:

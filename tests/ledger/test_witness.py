@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,8 +11,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from modeltrace.ledger.bundle import check_bundle
 from modeltrace.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from modeltrace.ledger.cli import app as ledger_app
+from modeltrace.ledger.errors import QuorumError
 from modeltrace.ledger.log import Log
 from modeltrace.ledger.note import CosignatureSigner, Ed25519Signer, parse_note
 from modeltrace.ledger.policy import parse_policy
@@ -230,6 +233,13 @@ def test_two_of_three_quorum_over_http_and_offline_bundle_check(tmp_path: Path) 
             lonely = http.post("/v1/entries", content=attestation(100, key).raw)
             assert lonely.status_code == 201 and "w0.example" not in lonely.json()["checkpoint"]
             assert client.last_error is not None
+            # tlog-proofs served later use the latest checkpoint that met the quorum, not the latest
+            served = http.get(f"/v1/entries/{documents[-1]['index']}.tlog-proof")
+            assert served.status_code == 200, served.text
+            digest = bytes.fromhex(documents[-1]["leaf_hash"])
+            assert verify_tlog_proof(served.content, digest, policy, now=TIME).checkpoint.checkpoint.size == 7
+            unwitnessed = http.get(f"/v1/entries/{lonely.json()['index']}.tlog-proof")
+            assert unwitnessed.status_code == 404 and "quorum" in unwitnessed.json()["error"]
         proofs.close()
         client.close()
         with Log.open(db) as log:
@@ -270,6 +280,84 @@ def test_client_catches_a_lagging_witness_up_from_its_409(tmp_path: Path) -> Non
             assert len(parse_note(note).signatures) >= 3
             client.close()  # waits for stragglers
             assert client.known == {"w0": 4, "w1": 4, "w2": 4}
+    finally:
+        for server in servers:
+            server.stop()
+        for state in states:
+            state.close()
+
+
+def _cosigned_by(witness: Witness, note: bytes) -> bytes:
+    """``note`` with ``witness``'s cosignature line, from the real witness logic (no HTTP)."""
+    answer = witness.add_checkpoint(add_checkpoint_body(0, [], note))
+    assert answer.status == 200, answer.body
+    return note + answer.body
+
+
+def test_published_checkpoint_is_one_keyed_lookup(db_url: str, tmp_path: Path) -> None:
+    # GET /checkpoint serves this on every poll: it must not read every checkpoint the log ever signed.
+    with new_log(db_url) as log:
+        for number in range(30):
+            log.append([attestation(number)])  # a checkpoint per batch: 31 rows
+        state = log.state()
+        assert log.published_checkpoint() == state.checkpoint  # no cosignatures yet
+        witness = Witness(tmp_path / "w", witness_key(0), [LOG.vkey])
+        try:
+            cosigned = _cosigned_by(witness, state.checkpoint)
+        finally:
+            witness.close()
+        log.store.add_cosigned(state.size, cosigned)
+        assert log.published_checkpoint() == cosigned
+        if db_url.startswith("postgresql://"):
+            return
+        connection = sqlite3.connect(db_url)
+        statements: list[str] = []
+        log.store._connect().set_trace_callback(statements.append)  # type: ignore[attr-defined]
+        try:
+            assert log.published_checkpoint(state) == cosigned
+        finally:
+            log.store._connect().set_trace_callback(None)  # type: ignore[attr-defined]
+        touching = [sql for sql in statements if "checkpoints" in sql]
+        assert len(touching) == 1, statements
+        plan = " ".join(str(row) for row in connection.execute("EXPLAIN QUERY PLAN " + touching[0]))
+        connection.close()
+        assert "SEARCH" in plan and "SCAN" not in plan, plan
+
+
+def test_prove_with_a_policy_uses_the_latest_witnessed_checkpoint(db_url: str, tmp_path: Path) -> None:
+    states, servers = _witness_servers(tmp_path, 3)
+    try:
+        policy_text = _policy(servers)
+        policy = parse_policy(policy_text)
+        with new_log(db_url) as log:
+            client = WitnessClient(policy, log.consistency_proof)
+            log.cosign = client
+            witnessed = log.append([attestation(1), attestation(2)])  # size 3, cosigned by a quorum
+            servers[1].stop()
+            servers[2].stop()
+            late = log.append([attestation(3)])  # size 4: one witness left, durable but unwitnessed
+            assert client.last_error is not None and log.size == 4
+            client.close()
+            # Without a policy, prove still takes the latest checkpoint, which the policy rejects.
+            with pytest.raises(QuorumError):
+                check_bundle(log.prove(witnessed[0].index), policy, now=TIME)
+            bundle = log.prove(witnessed[0].index, policy=policy, now=TIME)
+            checked = check_bundle(bundle, policy, now=TIME)
+            assert checked.entry.proof.checkpoint.checkpoint.size == 3
+            with pytest.raises(QuorumError, match="no checkpoint covering entry 3 is cosigned"):
+                log.prove(late[0].index, policy=policy, now=TIME)
+        policy_path, out = tmp_path / "policy.txt", tmp_path / "bundle.json"
+        policy_path.write_text(policy_text)
+        runner = CliRunner()
+        prove = ["prove", "--out", str(out), "--policy", str(policy_path), "--db", db_url]
+        result = runner.invoke(ledger_app, [*prove[:1], str(witnessed[0].index), *prove[1:]])
+        assert result.exit_code == 0, result.output
+        checked_cli = runner.invoke(ledger_app, ["check", str(out), "--policy", str(policy_path)])
+        assert checked_cli.exit_code == 0, checked_cli.output
+        result = runner.invoke(ledger_app, [*prove[:1], str(late[0].index), *prove[1:]])
+        assert result.exit_code == 2
+        assert "no checkpoint covering entry 3 is cosigned to the policy's quorum 'two'" in result.stderr
+        assert result.stderr.count("\n") == 1
     finally:
         for server in servers:
             server.stop()

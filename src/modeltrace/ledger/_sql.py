@@ -111,6 +111,10 @@ def _entry(row: Any) -> EntryRow:
     return EntryRow(int(row[0]), bytes(row[1]), row[2], row[3], row[4])
 
 
+def _checkpoint(row: Any) -> CheckpointRow:
+    return CheckpointRow(int(row[0]), bytes(row[1]), None if row[2] is None else bytes(row[2]))
+
+
 def _key(row: Any) -> KeyRecord:
     return KeyRecord(row[0], row[1], row[2], row[3], int(row[4]), None if row[5] is None else int(row[5]))
 
@@ -142,6 +146,18 @@ class SqlTransaction(WriteTransaction):
         row = self._run("SELECT idx FROM dedup WHERE leaf_hash = ?", (leaf_hash,)).fetchone()
         return None if row is None else int(row[0])
 
+    def find_many(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        # One query per chunk instead of one per leaf: over PostgreSQL the per-leaf round trips were
+        # the largest cost of an append batch. Chunks stay under SQLite's old 999-parameter limit.
+        found: dict[bytes, int] = {}
+        unique = list(dict.fromkeys(leaf_hashes))
+        for first in range(0, len(unique), _FIND_CHUNK):
+            chunk = unique[first : first + _FIND_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._run(f"SELECT leaf_hash, idx FROM dedup WHERE leaf_hash IN ({marks})", chunk)
+            found.update((bytes(row[0]), int(row[1])) for row in rows.fetchall())
+        return found
+
     def key_records(self) -> list[KeyRecord]:
         return [_key(row) for row in self._run(_KEYS_SQL).fetchall()]
 
@@ -150,16 +166,19 @@ class SqlTransaction(WriteTransaction):
         return None if row is None else bytes(row[0])
 
     def add_entries(self, entries: Sequence[NewEntry]) -> None:
-        self._many(
-            "INSERT INTO entries (idx, leaf, type, kid, stmt) VALUES (?, ?, ?, ?, ?)",
+        insert = self._store.insert_rows
+        insert(
+            self._cursor,
+            "entries",
+            ("idx", "leaf", "type", "kid", "stmt"),
             [(e.index, e.leaf, e.type, e.kid, e.stmt) for e in entries],
         )
         self._store.crash_point("entries")
-        self._many(
-            "INSERT INTO dedup (leaf_hash, idx) VALUES (?, ?)", [(e.leaf_hash, e.index) for e in entries]
-        )
-        self._many(
-            "INSERT INTO subjects (digest, idx) VALUES (?, ?)",
+        insert(self._cursor, "dedup", ("leaf_hash", "idx"), [(e.leaf_hash, e.index) for e in entries])
+        insert(
+            self._cursor,
+            "subjects",
+            ("digest", "idx"),
             [(subject, e.index) for e in entries for subject in e.subjects],
         )
 
@@ -203,6 +222,7 @@ class SqlTransaction(WriteTransaction):
             )
 
 
+_FIND_CHUNK = 500
 _KEYS_SQL = "SELECT kid, org, vkey, status, introduced, ended FROM keys ORDER BY introduced"
 
 
@@ -230,6 +250,14 @@ class SqlStore(Store):
 
     def sql(self, text: str) -> str:
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+    def insert_rows(
+        self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        """Insert new rows (no conflict handling) in the current transaction; dialects may bulk-load."""
+        if rows:
+            marks = ", ".join("?" * len(columns))
+            cursor.executemany(self.sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"), rows)
 
     def schema_statements(self) -> list[str]:
         ddl = SCHEMA.format(blob=self.blob_type, int64=self.int64_type)
@@ -297,7 +325,26 @@ class SqlStore(Store):
 
     def checkpoints(self) -> Iterator[CheckpointRow]:
         for row in self._query("SELECT size, note, cosigned FROM checkpoints ORDER BY size"):
-            yield CheckpointRow(int(row[0]), bytes(row[1]), None if row[2] is None else bytes(row[2]))
+            yield _checkpoint(row)
+
+    def checkpoint(self, size: int) -> CheckpointRow | None:
+        row = self._one("SELECT size, note, cosigned FROM checkpoints WHERE size = ?", (size,))
+        return None if row is None else _checkpoint(row)
+
+    def cosigned_checkpoints(self, *, below: int, above: int) -> Iterator[CheckpointRow]:
+        # Pages down the primary key: a log holds a checkpoint per batch, and the caller usually stops
+        # at the first one whose cosignatures it accepts.
+        while below > above + 1:
+            rows = self._query(
+                "SELECT size, note, cosigned FROM checkpoints WHERE size < ? AND size > ? "
+                "AND cosigned IS NOT NULL ORDER BY size DESC LIMIT 64",
+                (below, above),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield _checkpoint(row)
+            below = int(rows[-1][0])
 
     def add_cosigned(self, size: int, note: bytes) -> None:
         with self._lock:

@@ -616,12 +616,21 @@ def prove(
     tlog_proof: Annotated[
         Path | None, typer.Option("--tlog-proof", help="Also write the bare C2SP tlog-proof.")
     ] = None,
+    policy_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="C2SP tlog-policy the bundle must pass: prove against the latest checkpoint that meets "
+            "its witness quorum (error if none covers the entry), not simply the latest.",
+        ),
+    ] = None,
     db: Db = DEFAULT_DB,
     as_json: AsJson = False,
 ) -> None:
     """Write an offline proof bundle: entry, inclusion proof, checkpoint (with cosignatures), key chain."""
+    policy = None if policy_path is None else parse_policy(_read_bytes(policy_path))
     with _open(db) as log:
-        bundle = log.prove(index, disclose=disclose or ())
+        bundle = log.prove(index, disclose=disclose or (), policy=policy)
     bundle_out.write_bytes(bundle.to_bytes())
     if tlog_proof is not None:
         tlog_proof.write_bytes(bundle.entry)

@@ -43,6 +43,7 @@ MAX_SUBJECTS = 16
 _ENVELOPE = frozenset({"v", "type", "kid", "subj", "pub", "commit", "stmt", "sig"})
 _SUBJECT = re.compile(r"sha256:[0-9a-f]{64}")
 _SIGNATURE = re.compile(r"[A-Za-z0-9+/]{86}==")
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, order=True)
@@ -104,6 +105,8 @@ class Leaf:
     commit: Mapping[str, Any]
     stmt: str
     sig: bytes
+    #: the signed statement's JCS bytes, cut from ``raw`` by :func:`parse_leaf` (see :func:`_statement_of`)
+    statement: bytes = field(default=b"", repr=False, compare=False)
 
     @cached_property
     def leaf_hash(self) -> bytes:
@@ -115,9 +118,8 @@ class Leaf:
 
     @cached_property
     def signed_message(self) -> bytes:
-        return pae(
-            STATEMENT_PAYLOAD_TYPE, statement_bytes(self.type, self.kid, self.subj, self.pub, self.commit)
-        )
+        statement = self.statement or statement_bytes(self.type, self.kid, self.subj, self.pub, self.commit)
+        return pae(STATEMENT_PAYLOAD_TYPE, statement)
 
     @property
     def committed_fields(self) -> tuple[str, ...]:
@@ -165,6 +167,27 @@ def _check_commit(commit: object, where: str) -> None:
         raise EntryError(where, "commit.root must be a hex SHA-256")
 
 
+def _statement_of(
+    raw: bytes, entry_type: str, kid: str, subj: list[str], pub: Any, commit: Any, stmt: str, sig: str
+) -> bytes:
+    """The statement's JCS bytes, cut out of the canonical leaf instead of encoding ``pub`` again.
+
+    A canonical leaf is ``{"commit":C,"kid":K,"pub":P,"sig":S,"stmt":T,"subj":J,"type":Y,"v":V}`` (members
+    in code-unit order, each value in its own canonical form), and the statement is the same object
+    without ``sig`` and ``stmt``: the leaf's prefix up to ``P``, then the tail without those two. Every
+    tail value was checked to be plain ASCII needing no escapes (base64, hex, ``sha256:<hex>``, a known
+    type name, the version), so its canonical form is the text in quotes. Only canonical bytes reach here
+    (:func:`jcs.loads` refused the rest); should the tail not be where it must be, the statement is
+    encoded from the values, so the result is :func:`statement_bytes` either way.
+    """
+    subjects = ",".join(f'"{subject}"' for subject in subj)
+    signed_tail = f',"subj":[{subjects}],"type":"{entry_type}","v":"{VERSION}"}}'.encode("ascii")
+    leaf_tail = f',"sig":"{sig}","stmt":"{stmt}"'.encode("ascii") + signed_tail
+    if not raw.endswith(leaf_tail):
+        return statement_bytes(entry_type, kid, subj, pub, commit)
+    return raw[: len(raw) - len(leaf_tail)] + signed_tail
+
+
 def parse_leaf(data: bytes, where: str = "entry") -> Leaf:
     """Parse and validate a leaf: canonical JCS, known version and type, fields per type, ``stmt``."""
     try:
@@ -206,9 +229,17 @@ def parse_leaf(data: bytes, where: str = "entry") -> Leaf:
         sig = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
         raise EntryError(where, "sig is not base64") from None
-    leaf = Leaf(bytes(data), entry_type, kid, tuple(subj), pub, commit, document["stmt"], sig)
-    expected = hashlib.sha256(leaf.signed_message).hexdigest()
-    if leaf.stmt != expected:
+    if base64.b64encode(sig).decode("ascii") != signature:
+        # Non-zero padding bits would give the same signature a second spelling, hence a second leaf
+        # hash: the same signed statement could be logged twice past the dedup table.
+        raise EntryError(where, "sig is not canonical base64")
+    stmt = document["stmt"]
+    if not isinstance(stmt, str) or _HEX_DIGEST.fullmatch(stmt) is None:
+        raise EntryError(where, "stmt is not the SHA-256 of the signed statement's PAE")
+    raw = bytes(data)
+    statement = _statement_of(raw, entry_type, kid, subj, pub, commit, stmt, signature)
+    leaf = Leaf(raw, entry_type, kid, tuple(subj), pub, commit, stmt, sig, statement)
+    if hashlib.sha256(leaf.signed_message).hexdigest() != stmt:
         raise EntryError(where, "stmt is not the SHA-256 of the signed statement's PAE")
     return leaf
 

@@ -34,6 +34,7 @@ _PURL = re.compile(r"pkg:[a-zA-Z][a-zA-Z0-9.+-]*/[^\s]{1,400}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}")
 _KID = re.compile(r"[^+\s]{1,255}\+[0-9a-f]{8}")
+_CONTROL = re.compile(r"[\x00-\x1f]")
 MAX_TEXT = 512
 MAX_LIST = 32
 
@@ -48,7 +49,7 @@ def text(max_length: int = MAX_TEXT) -> Validator:
             raise _fail(where, "must be a non-empty string")
         if len(value) > max_length:
             raise _fail(where, f"longer than {max_length} characters")
-        if any(ord(char) < 0x20 for char in value):
+        if _CONTROL.search(value) is not None:
             raise _fail(where, "contains a control character")
 
     return check

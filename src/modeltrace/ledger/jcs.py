@@ -108,6 +108,39 @@ def _no_constant(text: str) -> int:
     raise FormatError("JCS", f"{text} is not JSON")
 
 
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise FormatError("JCS", f"integer {text[:40]} is outside the I-JSON safe range ±(2^53−1)")
+    return value
+
+
+_C_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+# Built once: json.loads with hooks would build a decoder (and its scanner) on every call.
+_C_DECODER = json.JSONDecoder(parse_int=_safe_int, parse_float=_no_float, parse_constant=_no_constant)
+
+
+def _fast_canonical(raw: bytes, text: str) -> Any:
+    """The parsed value when ``raw`` is certainly canonical by a cheaper test than :func:`dumps`; else None.
+
+    Appends parse every leaf, and the pure-Python encoder is most of that cost. The C encoder of the
+    json module writes exactly JCS under conditions checked here: numbers are integers in the safe
+    range (``_safe_int``; floats and constants refused at parse), every character is in the BMP (so
+    code point order is UTF-16 code unit order), strings escaped as :func:`_string` does, and nesting
+    is at most :data:`MAX_DEPTH` (bounded by the bracket count, which over-counts brackets in strings).
+    Duplicate names need no hook: the re-encoding of the de-duplicated object is shorter than ``raw``.
+    Anything the fast test does not accept goes to the exact path, which names the problem.
+    """
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH or not (text.isascii() or max(text) < "\U00010000"):
+        return None
+    try:
+        value = _C_DECODER.decode(text)
+        canonical = _C_CANONICAL.encode(value).encode("utf-8")
+    except (FormatError, ValueError, RecursionError, UnicodeEncodeError):
+        return None
+    return value if canonical == raw else None
+
+
 def loads(data: bytes | str, *, max_bytes: int = 1 << 20, what: str = "JCS") -> Any:
     """Parse ``data`` and require it to be canonical JCS already (one encoding per value)."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
@@ -115,6 +148,12 @@ def loads(data: bytes | str, *, max_bytes: int = 1 << 20, what: str = "JCS") -> 
         raise FormatError(what, f"{len(raw)} bytes is larger than the limit of {max_bytes}")
     try:
         text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FormatError(what, f"not JSON: {str(error)[:80]}") from None
+    fast = _fast_canonical(raw, text)
+    if fast is not None:
+        return fast
+    try:
         value = json.loads(
             text, object_pairs_hook=_no_duplicates, parse_float=_no_float, parse_constant=_no_constant
         )

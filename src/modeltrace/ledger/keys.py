@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 from modeltrace.ledger.errors import FormatError
@@ -173,9 +174,17 @@ class KeyRecord:
 
     @property
     def verifier(self) -> Ed25519Verifier:
-        verifier = parse_vkey(self.vkey)
-        assert isinstance(verifier, Ed25519Verifier)
-        return verifier
+        return _org_verifier(self.vkey)
+
+
+@lru_cache(maxsize=4096)
+def _org_verifier(vkey: str) -> Ed25519Verifier:
+    # Parsing a vkey (name checks, key ID, the public key object) costs about as much as an Ed25519
+    # verification, and the append path asks once per entry; a verifier is immutable, so one per vkey
+    # string serves.
+    verifier = parse_vkey(vkey)
+    assert isinstance(verifier, Ed25519Verifier)
+    return verifier
 
 
 class KeyRegistry:

@@ -25,6 +25,7 @@ checkpoint and a consistency proof from the previous one, it returns the cosigne
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -42,7 +43,7 @@ from modeltrace.ledger.commitments import FieldTree, commitment, new_salt, path_
 from modeltrace.ledger.dataset import DatasetFiles
 from modeltrace.ledger.disclosure import Disclosure, verify_disclosure
 from modeltrace.ledger.entries import Leaf, Ref, SignedStatement, parse_leaf
-from modeltrace.ledger.errors import LedgerError, MissingTileError
+from modeltrace.ledger.errors import LedgerError, MissingTileError, QuorumError
 from modeltrace.ledger.keys import KeyRecord, KeyRegistry
 from modeltrace.ledger.log_errors import (
     DisclosureError,
@@ -58,6 +59,7 @@ from modeltrace.ledger.proofs import (
     InMemoryTree,
     consistency_proof,
     inclusion_proof,
+    inclusion_proofs,
     tree_root,
     verify_consistency,
 )
@@ -222,6 +224,7 @@ class Log:
         self.verifier: Ed25519Verifier = verifier
         self._signer: Ed25519Signer | None = None
         self._known: LogState | None = None
+        self._frontier: dict[tuple[int, int], bytes] = {}
         self._lock = threading.Lock()
         self.crash_hook: Callable[[str], None] | None = _crash_hook_from_env()
         self.cosign: CosignHook | None = None
@@ -353,7 +356,6 @@ class Log:
         with self._lock:
             self.store.acquire_writer()
             signer = self._log_signer()
-            tiles: dict[TileRef, bytes] = {}
             with self.store.write() as tx:
                 old = tx.state()
                 self._crash("locked")
@@ -364,6 +366,7 @@ class Log:
                     )
                 plan = self._sequence(tx, old, items)
                 new = old
+                tiles: dict[TileRef, bytes] = {}
                 if plan.new:
                     tx.add_entries(plan.new)
                     tx.add_evidence(plan.secrets, plan.blobs)
@@ -372,16 +375,20 @@ class Log:
                     tiles = grow_tiles(tx.tile, old.size, [entry.leaf_hash for entry in plan.new])
                     tx.put_tiles(tiles)
                     self._crash("tiles")
-                    new = self._sign_new_state(tx, old, old.size + len(plan.new), tiles, signer)
+                subtree = self._writer_subtrees(tx, old, old.size + len(plan.new), tiles)
+                if plan.new:
+                    new = self._sign_new_state(old, subtree, signer)
                     self._crash("signed")
                     tx.add_checkpoint(new.size, new.checkpoint)
                     tx.advance(old, new)
                     self._crash("checkpoint")
                 elif plan.secrets or plan.blobs:
                     tx.add_evidence(plan.secrets, plan.blobs)
+                # Proofs from the same subtree cache the root was computed with; returned after commit.
+                receipts = self._receipts(plan, new, subtree)
             self._crash("committed")
             self._known = new
-            receipts = self._receipts(plan, new, tiles)
+            self._frontier = subtree.frontier()
         if plan.new and self.cosign is not None:
             self._gather_cosignatures(old, new)
         return receipts
@@ -392,6 +399,7 @@ class Log:
         batch: dict[int, Leaf] = {}
         pending: dict[bytes, int] = {}
         stored: dict[int, Leaf | None] = {}
+        known = tx.find_many([item.leaf.leaf_hash for item in items])
 
         def lookup(index: int) -> Leaf | None:
             if index in batch:
@@ -404,9 +412,7 @@ class Log:
         for position, item in enumerate(items):
             leaf = item.leaf
             secrets, blobs = _evidence_rows(item)
-            existing = pending.get(leaf.leaf_hash)
-            if existing is None:
-                existing = tx.find(leaf.leaf_hash)
+            existing = pending.get(leaf.leaf_hash, known.get(leaf.leaf_hash))
             if existing is not None:
                 plan.acks.append((existing, leaf.leaf_hash, True))
                 plan.secrets.extend(secrets)
@@ -426,19 +432,25 @@ class Log:
             batch[index] = leaf
         return plan
 
-    def _sign_new_state(
-        self,
-        tx: WriteTransaction,
-        old: LogState,
-        size: int,
-        tiles: dict[TileRef, bytes],
-        signer: Ed25519Signer,
-    ) -> LogState:
+    def _writer_subtrees(
+        self, tx: WriteTransaction, old: LogState, size: int, tiles: dict[TileRef, bytes]
+    ) -> CachedSubtrees:
+        """Subtree hashes of the tree of ``size`` inside the write: fresh tiles, then stored ones.
+
+        Seeded with the previous batch's frontier (see :meth:`CachedSubtrees.frontier`) when this
+        writer committed the old state itself; anything wrong in it would fail the consistency check
+        against the stored old root before a checkpoint is signed.
+        """
+
         def stored(level: int, index: int) -> tuple[int, bytes] | None:
             data = tx.tile(level, index)
             return None if data is None else (len(data) // 32, data)
 
-        subtree = CachedSubtrees(TileSubtrees(size, tile_reader(stored, tiles)))
+        known = self._frontier if self._known is not None and self._known.size == old.size else None
+        return CachedSubtrees(TileSubtrees(size, tile_reader(stored, tiles)), known)
+
+    def _sign_new_state(self, old: LogState, subtree: CachedSubtrees, signer: Ed25519Signer) -> LogState:
+        size = subtree.size
         root = tree_root(size, subtree)
         if old.size:
             # Never sign a tree head that does not extend the last one (tlog-checkpoint): checked.
@@ -446,19 +458,11 @@ class Log:
         note = sign_checkpoint(Checkpoint(self.origin, size, root), signer).to_bytes()
         return LogState(self.origin, self.vkey, size, root, note)
 
-    def _receipts(self, plan: _Plan, state: LogState, tiles: dict[TileRef, bytes]) -> list[Receipt]:
-        subtree = CachedSubtrees(TileSubtrees(state.size, tile_reader(self._read_tile, tiles)))
+    def _receipts(self, plan: _Plan, state: LogState, subtree: CachedSubtrees) -> list[Receipt]:
+        proofs = inclusion_proofs([index for index, _, _ in plan.acks], state.size, subtree)
         return [
-            Receipt(
-                index,
-                digest,
-                duplicate,
-                state.size,
-                state.root,
-                state.checkpoint,
-                tuple(inclusion_proof(index, state.size, subtree)),
-            )
-            for index, digest, duplicate in plan.acks
+            Receipt(index, digest, duplicate, state.size, state.root, state.checkpoint, tuple(proof))
+            for (index, digest, duplicate), proof in zip(plan.acks, proofs, strict=True)
         ]
 
     def _gather_cosignatures(self, old: LogState, new: LogState) -> None:
@@ -472,22 +476,56 @@ class Log:
             self.store.add_cosigned(new.size, cosigned)
 
     def published_checkpoint(self, state: LogState | None = None) -> bytes:
-        """The latest checkpoint with whatever cosignatures are stored for it."""
+        """The latest checkpoint with whatever cosignatures are stored for it (one keyed lookup)."""
         state = state or self.store.state()
-        for row in self.store.checkpoints():
-            if row.size == state.size and row.cosigned is not None:
-                return row.cosigned
-        return state.checkpoint
+        row = self.store.checkpoint(state.size)
+        return row.cosigned if row is not None and row.cosigned is not None else state.checkpoint
+
+    def witnessed_checkpoint(
+        self, policy: Policy, covering: int, *, now: int | None = None
+    ) -> tuple[int, bytes]:
+        """(size, note) of the latest checkpoint that holds entry ``covering`` and that ``policy`` accepts.
+
+        Accepted means what an offline checker will require (:func:`check_bundle`): signed by a log key
+        of the policy, and cosigned, at ``now`` (default: the current time), by witnesses meeting its
+        quorum. A checkpoint whose witnesses were unreachable stays in the log unwitnessed; a proof
+        against it would fail the check, so an older one that met the quorum is used instead.
+        :class:`QuorumError` when none covers the entry.
+        """
+        now = int(clock.time()) if now is None else now
+        state = self.store.state()
+        if not 0 <= covering < state.size:
+            raise NotFoundError(f"{self.origin}: no entry {covering} (the log has {state.size})")
+        latest = (state.size, self.published_checkpoint(state))
+        older = (
+            (row.size, row.cosigned)
+            for row in self.store.cosigned_checkpoints(below=state.size, above=covering)
+        )
+        for size, note in itertools.chain([latest], older):
+            if note is not None and _accepted(note, policy, self.origin, now):
+                return size, note
+        raise QuorumError(
+            f"{self.origin}: no checkpoint covering entry {covering} is cosigned to the policy's quorum "
+            f"{policy.quorum!r} (the latest, of size {state.size}, is not); gather cosignatures, then prove"
+        )
 
     # -- proofs --------------------------------------------------------------------------------------
-    def tlog_proof(self, index: int, state: LogState | None = None) -> bytes:
-        """A C2SP tlog-proof of entry ``index`` whose ``extra`` line carries the leaf."""
-        state = state or self.store.state()
+    def tlog_proof(
+        self, index: int, state: LogState | None = None, *, at: tuple[int, bytes] | None = None
+    ) -> bytes:
+        """A C2SP tlog-proof of entry ``index`` whose ``extra`` line carries the leaf.
+
+        Against the latest checkpoint (with its cosignatures), or ``at`` = (size, note) of an earlier one.
+        """
+        if at is None:
+            state = state or self.store.state()
+            at = (state.size, self.published_checkpoint(state))
+        size, note = at
         row = self.store.entry(index)
-        if row is None or index >= state.size:
-            raise NotFoundError(f"{self.origin}: no entry {index} (the log has {state.size})")
-        proof = self.inclusion_proof(index, state.size)
-        return format_tlog_proof(index, proof, self.published_checkpoint(state), extra=row.leaf)
+        if row is None or index >= size:
+            raise NotFoundError(f"{self.origin}: no entry {index} in the tree of size {size}")
+        proof = self.inclusion_proof(index, size)
+        return format_tlog_proof(index, proof, note, extra=row.leaf)
 
     def key_chain(self, kid: str) -> list[int]:
         """Indices of the org.key entries that introduced ``kid``, back to its self-signed registration."""
@@ -503,12 +541,28 @@ class Log:
             current = introducing.kid if introducing.pub.get("action") == "rotate" else None
         return chain
 
-    def prove(self, index: int, *, disclose: Iterable[str] = ()) -> ProofBundle:
-        """An offline bundle: the entry's tlog-proof, its signing key's chain, optional disclosures."""
-        state = self.store.state()
-        entry = self.tlog_proof(index, state)
+    def prove(
+        self,
+        index: int,
+        *,
+        disclose: Iterable[str] = (),
+        policy: Policy | None = None,
+        now: int | None = None,
+    ) -> ProofBundle:
+        """An offline bundle: the entry's tlog-proof, its signing key's chain, optional disclosures.
+
+        Without ``policy``, against the latest checkpoint as published. With one, against the latest
+        checkpoint that meets its quorum (:meth:`witnessed_checkpoint`), so the bundle passes
+        :meth:`check` under that policy; :class:`QuorumError` if no witnessed checkpoint covers it.
+        """
+        if policy is None:
+            state = self.store.state()
+            at = (state.size, self.published_checkpoint(state))
+        else:
+            at = self.witnessed_checkpoint(policy, index, now=now)
+        entry = self.tlog_proof(index, at=at)
         leaf = self.leaf(index)
-        keys = tuple(self.tlog_proof(i, state) for i in self.key_chain(leaf.kid) if i != index)
+        keys = tuple(self.tlog_proof(i, at=at) for i in self.key_chain(leaf.kid) if i != index)
         disclosures = tuple(self.disclose(index, item) for item in disclose)
         return ProofBundle(self.origin, entry, keys, disclosures)
 
@@ -624,6 +678,15 @@ class Log:
     def verify(self, *, evidence: bool = False, max_problems: int = 1000) -> VerifyReport:
         """Re-derive every leaf hash, tile, root and signature from storage; report every mismatch."""
         return _Verifier(self, max_problems).run(evidence)
+
+
+def _accepted(note: bytes, policy: Policy, origin: str, now: int) -> bool:
+    """Whether ``note`` passes the checkpoint part of :func:`verify_tlog_proof` under ``policy``."""
+    try:
+        signed = open_checkpoint(note, policy.log_verifiers, policy.witness_verifiers, origin=origin)
+    except LedgerError:
+        return False
+    return policy.satisfied_by(policy.witness_names(signed.cosigners(now=now)))
 
 
 class _Verifier:

@@ -98,6 +98,44 @@ def inclusion_proof(index: int, size: int, subtree: SubtreeHash) -> list[bytes]:
     return top_down[::-1]
 
 
+def inclusion_proofs(indices: Sequence[int], size: int, subtree: SubtreeHash) -> list[list[bytes]]:
+    """:func:`inclusion_proof` of each index in one tree, bottom-up, for a batch's receipts.
+
+    The same path, found from the leaf upward (as ``transparency-dev/merkle``'s ``proof.Nodes`` does):
+    below level ``inner`` = bit length of ``index XOR (size-1)`` every level has a sibling, perfect
+    except the right-edge one, hashed from the perfect subtrees it is made of; above it, only the
+    levels where ``index`` has a 1 bit have one, always a perfect left subtree. Neighbouring leaves
+    share those subtrees and edge ranges, so each is computed once for the batch.
+    """
+    _check_count(size, "tree size")
+    edges: dict[tuple[int, int], bytes] = {}
+    proofs: list[list[bytes]] = []
+    for index in indices:
+        _check_count(index, "leaf index")
+        if index >= size:
+            raise ProofError(f"leaf index {index} is not below tree size {size}")
+        inner = (index ^ (size - 1)).bit_length()
+        proof: list[bytes] = []
+        for level in range(inner):
+            sibling = (index >> level) ^ 1
+            start = sibling << level
+            end = start + (1 << level)
+            if end <= size:
+                proof.append(subtree(level, sibling))
+            else:  # the right edge of the tree: an imperfect subtree, [start, size)
+                digest = edges.get((start, size))
+                if digest is None:
+                    digest = edges[start, size] = _range_hash(start, size, subtree)
+                proof.append(digest)
+        for level in range(inner, size.bit_length()):
+            if (index >> level) & 1:
+                proof.append(subtree(level, (index >> level) ^ 1))
+        if any(len(digest) != HASH_SIZE for digest in proof):
+            _check_proof(proof)  # names the bad element
+        proofs.append(proof)
+    return proofs
+
+
 def consistency_proof(size1: int, size2: int, subtree: SubtreeHash) -> list[bytes]:
     """PROOF(size1, D[0:size2]) = SUBPROOF(size1, D[0:size2], true) (RFC 6962 §2.1.2).
 

@@ -67,7 +67,8 @@ def serve(
         rate_limit=RateLimit(rate, burst),
         batch_ms=batch_ms,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # No access log: at this log level it is never printed, yet uvicorn would still format each line.
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 @witness_app.command("keygen")

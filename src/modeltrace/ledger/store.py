@@ -108,6 +108,15 @@ class WriteTransaction(ABC):
     @abstractmethod
     def find(self, leaf_hash: bytes) -> int | None: ...
 
+    def find_many(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        """The stored index of each of ``leaf_hashes`` that the log already holds (absent ones left out)."""
+        found: dict[bytes, int] = {}
+        for digest in leaf_hashes:
+            index = self.find(digest)
+            if index is not None:
+                found[digest] = index
+        return found
+
     @abstractmethod
     def key_records(self) -> list[KeyRecord]: ...
 
@@ -194,6 +203,14 @@ class Store(ABC):
 
     @abstractmethod
     def checkpoints(self) -> Iterator[CheckpointRow]: ...
+
+    @abstractmethod
+    def checkpoint(self, size: int) -> CheckpointRow | None:
+        """The checkpoint of tree size ``size`` (one keyed lookup), or ``None``."""
+
+    @abstractmethod
+    def cosigned_checkpoints(self, *, below: int, above: int) -> Iterator[CheckpointRow]:
+        """Checkpoints that carry a cosigned copy, of sizes in ``(above, below)``, largest first."""
 
     @abstractmethod
     def add_cosigned(self, size: int, note: bytes) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
-from modeltrace.ledger._sql import SqlStore, SqlTransaction, refuse_second_writer
+from modeltrace.ledger._sql import Cursor, SqlStore, SqlTransaction, refuse_second_writer
 from modeltrace.ledger.log_errors import StoreError
 from modeltrace.ledger.store import LogState
 
@@ -102,6 +102,21 @@ class PostgresStore(SqlStore):
                     self._insert_state(cursor, state, log_secret, created)
             except psycopg.Error as error:
                 raise StoreError(f"{self.url}: cannot create the log: {str(error).strip()[:200]}") from None
+
+    def insert_rows(
+        self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        # COPY streams a batch's rows in one statement; executemany (even pipelined) pays a bind and
+        # execute per row, most of the PostgreSQL cost of an append once the dedup lookups were batched.
+        if not rows:
+            return
+        assert isinstance(cursor, psycopg.Cursor)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(column) for column in columns)
+        )
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def state_for_update_sql(self) -> str:
         return "SELECT origin, vkey, size, root, checkpoint FROM log_state WHERE id = 1 FOR UPDATE"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from modeltrace.ledger._text import b64decode, b64encode, decode_utf8, parse_decimal
 from modeltrace.ledger.checkpoint import SignedCheckpoint, open_checkpoint
@@ -46,12 +47,19 @@ class TlogProof:
         return format_tlog_proof(self.index, self.inclusion, self.checkpoint, extra=self.extra)
 
 
+@lru_cache(maxsize=8)
+def _check_note(note: bytes) -> None:
+    # A batch's receipts all carry the same checkpoint: parse it once, not once per entry. Only notes
+    # that parse are cached (an exception is not), so a bad one is refused every time.
+    parse_note(note)
+
+
 def format_tlog_proof(
     index: int, inclusion: Sequence[bytes], checkpoint: Note | bytes, *, extra: bytes | None = None
 ) -> bytes:
     """Write a tlog-proof; the checkpoint note must be signed (it is checked to parse, not to verify)."""
     note = checkpoint.to_bytes() if isinstance(checkpoint, Note) else bytes(checkpoint)
-    parse_note(note)
+    _check_note(note)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_TREE_SIZE:
         raise FormatError("tlog-proof", f"index {index!r} is not a uint64")
     if len(inclusion) > MAX_PROOF_HASHES or any(len(digest) != HASH_SIZE for digest in inclusion):

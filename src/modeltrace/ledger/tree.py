@@ -97,10 +97,25 @@ class CachedSubtrees:
     node below a tile level is computed once from its two children and kept.
     """
 
-    def __init__(self, tiles: TileSubtrees) -> None:
+    def __init__(self, tiles: TileSubtrees, known: Mapping[tuple[int, int], bytes] | None = None) -> None:
         self.tiles = tiles
         self.size = tiles.size
-        self._cache: dict[tuple[int, int], bytes] = {}
+        self._cache: dict[tuple[int, int], bytes] = dict(known or {})
+
+    def frontier(self) -> dict[tuple[int, int], bytes]:
+        """The hashes of the perfect subtrees that make up the whole tree (its root's decomposition).
+
+        Every later tree contains them unchanged, and they are the only old nodes a later append needs
+        (its root, and the left siblings of its new leaves), so a writer keeps them between batches
+        as ``known`` instead of re-deriving them from tiles.
+        """
+        nodes: dict[tuple[int, int], bytes] = {}
+        start = 0
+        for height in reversed(range(self.size.bit_length())):
+            if self.size >> height & 1:
+                nodes[height, start >> height] = self(height, start >> height)
+                start += 1 << height
+        return nodes
 
     def __call__(self, height: int, index: int) -> bytes:
         key = (height, index)
