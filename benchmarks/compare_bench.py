@@ -11,11 +11,12 @@ Prints, measured in this one run:
   q/k, v/o and up/down rescalings — then Gaussian noise at 20 dB SNR), written as GGUF F32.
 
 The 1B pair is SYNTHETIC: A has random bf16 weights (std 0.02) under Llama-3.2-1B's names and shapes
-(16 layers, 2048 wide, 8 KV heads of 64, MLP 8192, 128,256-token vocabulary, tied embeddings, norm
-gains 1, ≈ 2.47 GB each) and a byte-level BPE ``tokenizer.json`` of 128,256 distinct tokens; B is A
-with its residual stream rotated by a random orthogonal matrix, its MLP neurons and attention heads
-(GQA groups kept) permuted, and Gaussian noise at 20 dB SNR on every matrix — what a thief who wants
-to hide a copy does, at the size people steal. Generating the pair costs a few minutes (the rotation
+(16 layers, 2048 wide, 8 KV heads of 64, MLP 8192, 128,256-token vocabulary, tied embeddings,
+per-layer norm gains 1 + 0.1·N(0, 1), ≈ 2.47 GB each) and a byte-level BPE ``tokenizer.json`` of
+128,256 distinct tokens; B is A with its norm gains folded into the matrices that read them, its
+residual stream rotated by a random orthogonal matrix, its MLP neurons and attention heads (GQA
+groups kept) permuted, and Gaussian noise at 20 dB SNR on every matrix — what a thief who wants to
+hide a copy does, at the size people steal. Generating the pair costs a few minutes (the rotation
 is ~5 TFLOP); it is kept under ``--dir`` (default ``<zoo cache>/bench/compare-1b``) and reused.
 
     python benchmarks/compare_bench.py [--dir D] [--repeat 2] [--skip-smollm2] [--regenerate]
@@ -160,9 +161,12 @@ def generate(folder: Path) -> None:
         writers[side] = _Writer(folder / side / "model.safetensors", names)
     group = HEADS // KV_HEADS
     orders: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    gain = np.ones(HIDDEN, np.float32)
     for done, (name, shape) in enumerate(names.items()):
-        if len(shape) == 1:
-            a = np.ones(shape, np.float32)
+        if name == "model.norm.weight":
+            a = np.ones(shape, np.float32)  # a tied head cannot absorb the final gain: keep it 1 in both
+        elif len(shape) == 1:
+            a = gain = (1.0 + 0.1 * rng.standard_normal(shape)).astype(np.float32)
         else:
             a = rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)
         writers["A"].write(a)
@@ -177,11 +181,14 @@ def generate(folder: Path) -> None:
             b = a @ rotation
         elif name.endswith(_READERS):
             rows = q_rows if "q_proj" in name else neurons if "mlp" in name else kv_rows
-            b = (a @ rotation)[rows]  # readers: W_B = W_A · R, rows moved with their heads / neurons
+            # Readers: the norm's gain folded in, then W_B = W_A·diag(g)·R, rows moved with heads/neurons.
+            b = ((a * gain[None, :]) @ rotation)[rows]
         elif name.endswith("o_proj.weight"):
             b = (rotation.T @ a)[:, q_rows]  # writers: W_B = Rᵀ · W_A, columns moved with the heads
         elif name.endswith("down_proj.weight"):
             b = (rotation.T @ a)[:, neurons]
+        elif len(shape) == 1:
+            b = np.ones(shape, np.float32)  # folded away
         else:
             b = a
         writers["B"].write(_noised(b, rng))
