@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -10,7 +11,9 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from modeltrace.blackbox.serve import create_app, running_server
+from modeltrace.blackbox.serve import LocalModel, create_app, running_server
+from modeltrace.blackbox.toyzoo import CASES, build_zoo, proxy_app
+from modeltrace.zoo import cache_dir
 
 from .toy import MERGES_B, noised, toy_model, toy_tensors, toy_tokenizer
 
@@ -78,3 +81,48 @@ def toy_servers() -> Iterator[dict[str, str]]:
         running_server(create_app(models["othertok"])) as u4,
     ):
         yield {"base": u0, "light": u1, "heavy": u2, "other": u3, "othertok": u4}
+
+
+@pytest.fixture(scope="session")
+def toy_zoo_models() -> dict[str, LocalModel]:
+    """The trained toy zoo (:mod:`modeltrace.blackbox.toyzoo`), cached under the modeltrace cache."""
+    return build_zoo(cache_dir() / "toyzoo")
+
+
+@pytest.fixture(scope="session")
+def toy_zoo(toy_zoo_models: dict[str, LocalModel]) -> Iterator[dict[str, str]]:
+    """URLs of every zoo model served on loopback, and of every wrapper of :data:`toyzoo.CASES` as
+    ``model+wrapper`` (a proxy in front of that model's server)."""
+    with contextlib.ExitStack() as stack:
+        urls = {n: stack.enter_context(running_server(create_app(m))) for n, m in toy_zoo_models.items()}
+        for case in CASES:
+            key = f"{case.model}+{case.wrapper}"
+            if case.wrapper and key not in urls:
+                urls[key] = stack.enter_context(running_server(proxy_app(urls[case.model], case.wrapper)))
+        yield urls
+
+
+class Gate:
+    """Lets ``open_for`` more requests through to the upstream model, then answers 503 to every one."""
+
+    def __init__(self, open_for: int) -> None:
+        self.open_for = open_for
+        self.passed = 0
+
+
+def gate_app(upstream: str, gate: Gate) -> FastAPI:
+    """A proxy that fails for good after ``gate.open_for`` requests (an API that goes down mid-run)."""
+    import httpx
+
+    app = FastAPI()
+    client = httpx.Client(base_url=upstream.rstrip("/") + "/", timeout=60)
+
+    @app.post("/v1/completions", response_model=None)
+    def completions(body: dict[str, Any]) -> Response:
+        if gate.passed >= gate.open_for:
+            return PlainTextResponse("down", status_code=503)
+        gate.passed += 1
+        r = client.post("completions", json=body)
+        return Response(r.content, r.status_code, media_type="application/json")
+
+    return app

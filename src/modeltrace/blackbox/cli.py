@@ -31,7 +31,12 @@ def probe(
     transcript: Annotated[Path, typer.Option(help="JSONL transcript (a re-run resumes from it)")] = Path(
         "probe-transcript.jsonl"
     ),
+    timeout: Annotated[float, typer.Option(help="seconds to wait for one answer")] = 120.0,
+    concurrency: Annotated[int, typer.Option(help="requests in flight per endpoint")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    report_path: Annotated[
+        Path | None, typer.Option("--report", help="write a readable HTML page of the report here")
+    ] = None,
 ) -> None:
     """Is SUSPECT the reference model (identity), or derived from it (lineage)?"""
     from rich.console import Console
@@ -47,21 +52,32 @@ def probe(
                 config=ProbeConfig(budget=budget, alpha=alpha, seed=seed),
                 transcript=Transcript(transcript),
                 progress=lambda msg: console.print(f"[dim]{msg}[/dim]"),
+                client_options={"timeout": timeout, "concurrency": concurrency},
             )
     except ModeltraceError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    report["transcript"] = str(transcript)
+    if report_path is not None:
+        from modeltrace.blackbox.report_html import write_report
+
+        write_report(report, report_path)
+        console.print(f"[dim]report: {report_path}[/dim]")
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return
+
+    def num(value: object) -> str:  # infinities arrive as strings (JSON has none)
+        return f"{value:.4g}" if isinstance(value, int | float) else str(value)
+
     for name, test in report["tests"].items():
         typer.echo(
-            f"{name:10s} p={test['pvalue']:.3g} statistic={test['statistic']:.4g} "
-            f"effect={test['effect_size']:.4g} queries={test['queries']}  H0: {test['null']}"
+            f"{name:18s} p={num(test['pvalue'])} statistic={num(test['statistic'])} "
+            f"effect={num(test['effect_size'])} queries={test['queries']}  H0: {test['null']}"
         )
     for question, verdict in report["verdicts"].items():
         typer.echo(f"{question}: {verdict}")
+    for note in report["notes"]:
+        typer.echo(f"note: {note}")
     typer.echo(f"queries: {report['queries_total']} (stopped: {report['stopped']}); transcript: {transcript}")
 
 
