@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -199,8 +200,27 @@ def _all_layers_copied(copies: list[str], a_pass: _LayerPass, b_pass: _LayerPass
     return bool(layers_a) and layers_a == layers_b == per_layer(copies)
 
 
+def _blas_threads() -> int:
+    """BLAS threads for compare: every usable core but one, which the read-ahead thread needs.
+
+    OpenBLAS threads busy-wait for each other; when one of them shares a core with the reader (or
+    anything else), every matrix product waits. Measured on 2 cores: 17 s with one BLAS thread
+    against 33 s with two for the Llama-3.2-1B-shaped pair of benchmarks/compare_bench.py, with one
+    other job running on the machine.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
+
+
 def compare_models(a: Model, b: Model, seed: int = 0) -> LineageReport:
     """Compare two opened models; see the module docstring for the method."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=_blas_threads(), user_api="blas"):
+        return _compare_models(a, b, seed)
+
+
+def _compare_models(a: Model, b: Model, seed: int) -> LineageReport:
     started = time.perf_counter()
     report = LineageReport(str(a.path), str(b.path), INCONCLUSIVE, "", 0.0)
     if not (a.has("embed.tokens.weight") and b.has("embed.tokens.weight")):
