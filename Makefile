@@ -72,9 +72,13 @@ unit: venv aics
 
 test: lint typecheck zoo unit
 
-bench: venv
+# The quick benchmarks (minutes). The long evaluations run by hand: benchmarks/lineage_eval.py,
+# probe_eval.py, monitor_eval.py and monitor_bench.py (see each one's docstring).
+bench: zoo
 	$(PY) benchmarks/read_bench.py
 	$(PY) benchmarks/hostile_bench.py
+	$(PY) benchmarks/compare_bench.py
+	$(PY) benchmarks/ledger_bench.py
 
 clean:
 	rm -rf $(VENV) $(AICS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
