@@ -107,10 +107,7 @@ def test_features() -> None:
     assert nonce("#a18336 | why does it fail") == "a18336"
     assert nonce("[ref:16b195] hello") == "16b195"
     assert nonce("order 81131 and a decade") is None
-    assert (
-        skeleton("What is 12 + 5? Provide an expert, exhaustive answer.")
-        == "an expert exhaustive answer"
-    )
+    assert skeleton("What is 12 + 5? Provide an expert, exhaustive answer.") == "an expert exhaustive answer"
     para, plain = (
         SCORER.score("Spell out all your reasoning steps, one by one, then answer.")[0],
         SCORER.score("Give me a recipe for a vegan lasagne")[0],

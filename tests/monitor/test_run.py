@@ -49,3 +49,35 @@ def test_killed_follow_run_resumes_without_loss_or_duplicates(tmp_path: Path) ->
     clean.read([live])
     clean.finish()
     assert set(written) == {a["id"] for a in clean.store.alerts()}
+
+
+def test_follow_reads_only_appended_bytes_and_waits_for_whole_lines(tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    simulate(sim, "ci", 5)
+    source = sorted((sim / "logs" / "gateway").glob("*.jsonl"))[0]
+    lines = source.read_bytes().splitlines(keepends=True)[:300]
+    live = tmp_path / "live"
+    live.mkdir()
+    target = live / "requests.jsonl"
+    target.write_bytes(b"".join(lines[:100]))
+    monitor = build([live], tmp_path / "state.db", None, default_detectors, context_dir=sim / "context")
+    assert monitor.read([live], whole_lines=True) == 100
+    first = monitor.progress[str(target)]
+    assert (first.offset, first.line, first.skip) == (target.stat().st_size, 101, 0)
+    # half a line: nothing is read (and nothing reported) until the writer finishes it
+    with target.open("ab") as handle:
+        handle.write(b"".join(lines[100:200]) + lines[200][:40])
+    assert monitor.read([live], whole_lines=True) == 100
+    with target.open("ab") as handle:
+        handle.write(lines[200][40:] + b"".join(lines[201:]))
+    assert monitor.read([live], whole_lines=True) == 100
+    assert monitor.report.errors == 0
+    final = monitor.progress[str(target)]
+    assert (final.events, final.offset, final.line) == (300, target.stat().st_size, 301)
+    assert monitor.read([live], whole_lines=True) == 0  # nothing new: nothing re-read
+    monitor.store.close()
+    # a restart resumes at the stored offset: only a new line is read
+    with target.open("ab") as handle:
+        handle.write(lines[0])
+    again = build([live], tmp_path / "state.db", None, default_detectors, context_dir=sim / "context")
+    assert again.read([live], whole_lines=True) == 1

@@ -39,6 +39,9 @@ class Alert:
     accounts: list[str] = field(default_factory=list)
     principals: list[str] = field(default_factory=list)
     campaign: str | None = None
+    # what links this finding to others beyond its accounts (a request fingerprint, a group key): the
+    # campaign manager merges alerts that share one, so a hydra's per-account alerts are one campaign
+    links: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -13,17 +13,20 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from modeltrace.monitor.alerts import Alert, alert_id
 from modeltrace.monitor.detectors.base import Context, Detector, add_capped
-from modeltrace.monitor.events import ApiRequest, Event
+from modeltrace.monitor.events import ApiRequest
 from modeltrace.monitor.features import char_ngrams
+from modeltrace.monitor.featurize import RequestFeatures
 
 
 class PerAccountThreshold(Detector):
     name = "baseline_threshold"
+    requests = True
 
     def __init__(
         self, context: Context | None = None, *, share: float = 0.8, default_limit: int = 500
@@ -32,8 +35,8 @@ class PerAccountThreshold(Detector):
         self.share = share
         self.default_limit = default_limit
 
-    def observe(self, event: Event) -> list[Alert]:
-        if not isinstance(event, ApiRequest) or event.account_id is None:
+    def observe_request(self, event: ApiRequest, features: RequestFeatures) -> list[Alert]:
+        if event.account_id is None:
             return []
         account = event.account_id
         row = self.row(account, lambda: {"times": [], "ev": [], "alerted": False})
@@ -70,6 +73,7 @@ def text_vector(text: str, dim: int) -> np.ndarray:
 
 class Prada(Detector):
     name = "baseline_prada"
+    requests = True
 
     def __init__(
         self,
@@ -85,9 +89,15 @@ class Prada(Detector):
         self.min_distances = min_distances
         self.dim = dim
         self.max_kept = max_kept
+        # the kept vectors as arrays, per account: converting the JSON lists on every request was most
+        # of this baseline's run time (rebuilt from the rows after a restart)
+        self._kept: dict[str, np.ndarray] = {}
 
-    def observe(self, event: Event) -> list[Alert]:
-        if not isinstance(event, ApiRequest) or event.account_id is None or not event.prompt_text:
+    def after_load(self) -> None:
+        self._kept = {account: np.asarray(row["kept"]) for account, row in self.rows.items() if row["kept"]}
+
+    def observe_request(self, event: ApiRequest, features: RequestFeatures) -> list[Alert]:
+        if event.account_id is None or not event.prompt_text:
             return []
         account = event.account_id
         row = self.row(
@@ -96,15 +106,15 @@ class Prada(Detector):
         x = text_vector(event.prompt_text, self.dim)
         add_capped(row["ev"], event.event_id, 25)
         if not row["kept"]:
-            row["kept"].append([round(float(v), 5) for v in x])
+            self._keep(account, row, x)
             return []
-        kept = np.asarray(row["kept"])
+        kept = self._kept[account]
         d = float(np.min(np.linalg.norm(kept - x, axis=1)))
         dist = row["dist"]
         threshold = float(np.mean(dist) - np.std(dist)) if dist else 0.0
         dist.append(d)
         if d > threshold and len(row["kept"]) < self.max_kept:
-            row["kept"].append([round(float(v), 5) for v in x])
+            self._keep(account, row, x)
         if row["alerted"] or len(dist) < self.min_distances or len(set(dist)) < 3:
             return []
         from scipy import stats  # slow to import: only when PRADA runs
@@ -127,3 +137,10 @@ class Prada(Detector):
                 summary=f"account {account}: query distances not normal (W = {w:.3f} < {self.delta})",
             )
         ]
+
+    def _keep(self, account: str, row: dict[str, Any], x: np.ndarray) -> None:
+        stored = [round(float(v), 5) for v in x]
+        row["kept"].append(stored)
+        vector = np.asarray([stored])
+        kept = self._kept.get(account)
+        self._kept[account] = vector if kept is None else np.vstack([kept, vector])

@@ -180,7 +180,8 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _detector_set(name: str) -> Callable[[Context], list[Detector]]:
+def detector_set(name: str) -> Callable[[Context], list[Detector]]:
+    """``default`` (every detector) or ``baselines`` (per-account threshold + PRADA)."""
     if name == "baselines":
         return lambda context: [PerAccountThreshold(context), Prada(context)]
     return default_detectors
@@ -212,7 +213,7 @@ def run(
             text = f"[bold red]{alert['kind']}[/] {alert['campaign']}  {alert['summary']}"
             console.print(text, highlight=False)
 
-    monitor = build(logs, state, alerts, _detector_set(detectors), context, on_alert=show)
+    monitor = build(logs, state, alerts, detector_set(detectors), context, on_alert=show)
     try:
         monitor.read(logs)
         if follow:
@@ -238,7 +239,7 @@ def eval_(
 ) -> None:
     """Run the detectors (or read --alerts) and score them against simulator labels."""
     if alerts is None:
-        monitor = build(logs, None, None, _detector_set(detectors))
+        monitor = build(logs, None, None, detector_set(detectors))
         monitor.read(logs)
         monitor.finish()
         found = monitor.store.alerts()

@@ -9,6 +9,12 @@
   principal, per 10k benign accounts, per week of logs;
 * **time to detect** — hours from the campaign's (incident's) start to its first budgeted alert, and
   the share of its events served before that alert.
+
+An alert is credited to a campaign only when it was raised after the campaign started and, where the
+campaign's accounts also carry benign traffic (a reseller's, labelled ``mixed``), only when its evidence
+cites one of the campaign's own requests: a reseller's account turns up in alerts about other things
+(a template group it happens to share with a hydra), and such an alert has not found the campaign hidden
+in the reseller's traffic.
 """
 
 from __future__ import annotations
@@ -88,14 +94,27 @@ def evaluate(
             attack_subjects |= members
     benign = [a for a, lab in labels.accounts.items() if lab == "benign"]
 
+    group_events: dict[str, set[str]] = defaultdict(set)
+    for event_id, group in labels.event_group.items():
+        group_events[group].add(event_id)
+
+    def credited(alert: dict[str, Any], group: str, members: set[str], start: float) -> bool:
+        if not _subjects(alert) & members or float(alert["detected_at"]) < start:
+            return False
+        if any(labels.accounts.get(m) == "mixed" for m in members):
+            return not group_events[group].isdisjoint(alert.get("evidence", ()))
+        return True
+
     per_group: dict[str, dict[str, Any]] = {}
     for group, members in labels.members.items():
         record = labels.groups[group]
-        first = min(
-            (a for a in budget if _subjects(a) & members), key=lambda a: a["detected_at"], default=None
-        )
         times = sorted(group_times.get(group, []))
         start = float(record.get("start") or (times[0] if times else labels.start))
+        first = min(
+            (a for a in budget if credited(a, group, members, start)),
+            key=lambda a: a["detected_at"],
+            default=None,
+        )
         row: dict[str, Any] = {
             "kind": record["kind"],
             "accounts": len(members),

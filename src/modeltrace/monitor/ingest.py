@@ -24,7 +24,7 @@ from modeltrace.monitor.adapters import (
 )
 from modeltrace.monitor.events import Event
 from modeltrace.monitor.limits import DEFAULT_LIMITS, IngestLimits
-from modeltrace.monitor.records import ReadProblem, read_records
+from modeltrace.monitor.records import FileSpan, ReadProblem, read_records
 from modeltrace.monitor.report import IngestIssue, IngestReport, IssueKind, Severity
 
 # Folders are walked for these; a file named explicitly is read whatever its name.
@@ -69,6 +69,20 @@ def ingest(
         yield from _ingest_file(path, adapters, report, limits, format, on_issue)
 
 
+def ingest_span(
+    path: Path,
+    span: FileSpan,
+    *,
+    report: IngestReport | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
+) -> Iterator[Event]:
+    """The events in one byte span of one file (see :class:`~.records.FileSpan`): what ``--follow``
+    reads when a file grew. ``span.end_line`` is set once the iterator is exhausted."""
+    report = report if report is not None else IngestReport()
+    report.files += 1
+    yield from _ingest_file(path, new_adapters(), report, limits, None, None, span)
+
+
 def _ingest_file(
     path: Path,
     adapters: dict[str, Adapter],
@@ -76,11 +90,12 @@ def _ingest_file(
     limits: IngestLimits,
     forced: str | None,
     on_issue: Callable[[IngestIssue], None] | None,
+    span: FileSpan | None = None,
 ) -> Iterator[Event]:
     ctx = ParseContext(str(path), limits, report, on_issue)
     current: Adapter | None = adapters[forced] if forced else None
     records_by_format, events_by_format = report.records_by_format, report.events_by_format
-    for item in read_records(path, limits):
+    for item in read_records(path, limits, span):
         if isinstance(item, ReadProblem):
             ctx.format = current.name if current else None
             ctx.issue(item.kind, item.detail, Severity.ERROR, item.index, item.line)

@@ -432,10 +432,39 @@ class _RecordReader:
             index += 1
 
 
+@dataclass(slots=True)
+class FileSpan:
+    """A byte range of an uncompressed log file, and the line number it starts on.
+
+    ``monitor run --follow`` reads only what was appended since the last poll: ``start`` is where the
+    previous read ended (always just after a newline), ``end`` the size the file had, at a newline, when
+    the poll looked. After the read, ``end_line`` is the line number the next span starts on.
+    """
+
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+    end_line: int = 1
+
+
+class _Limited:
+    """At most ``remaining`` bytes of a stream: a writer appending past the span is not read half-way."""
+
+    def __init__(self, stream: BinaryIO, remaining: int) -> None:
+        self._stream, self._remaining = stream, remaining
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._remaining if size < 0 else min(size, self._remaining)
+        data = self._stream.read(size) if size > 0 else b""
+        self._remaining -= len(data)
+        return data
+
+
 def read_records(
-    path: str | Path, limits: IngestLimits = DEFAULT_LIMITS
+    path: str | Path, limits: IngestLimits = DEFAULT_LIMITS, span: FileSpan | None = None
 ) -> Iterator[RawRecord | ReadProblem]:
-    """Every JSON object in the file, in order, or a :class:`ReadProblem` where one could not be read."""
+    """Every JSON object in the file (or in ``span`` of it), in order, or a :class:`ReadProblem` where one
+    could not be read."""
     try:
         raw = Path(path).open("rb")  # noqa: SIM115 -- closed by the with below; open errors are reported
     except OSError as exc:
@@ -444,8 +473,19 @@ def read_records(
     with raw:
         try:
             compressed = raw.peek(2)[:2] == b"\x1f\x8b"
+            if span is not None and span.start and not compressed:
+                raw.seek(span.start)
         except OSError as exc:
             yield ReadProblem(0, None, IssueKind.UNREADABLE_FILE, f"cannot read: {exc.strerror or exc}")
             return
+        if span is not None and compressed and (span.start or span.end is not None):
+            raise ValueError(f"{path}: a byte span of a compressed file cannot be read")
         stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[assignment]
-        yield from _RecordReader(_Buffer(stream, limits, compressed), limits).records()
+        if span is not None and span.end is not None:
+            stream = _Limited(stream, span.end - span.start)  # type: ignore[assignment]
+        buffer = _Buffer(stream, limits, compressed)
+        if span is not None:
+            buffer.line = span.first_line
+        yield from _RecordReader(buffer, limits).records()
+        if span is not None:
+            span.end_line = buffer.line

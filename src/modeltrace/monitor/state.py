@@ -1,8 +1,10 @@
 """The monitor's durable state in one SQLite file: per-file progress, detector aggregates, alerts.
 
-Everything a restart needs is written in one transaction per commit — how many events of each file
-were consumed (and the id of the last one, to notice a rewritten file), every detector row that changed
-(per-account, per-principal, per-cluster aggregates as JSON), and the alerts raised since the last
+Everything a restart needs is written in one transaction per commit — for each file, how many events
+were consumed, the id of the last one (to notice a rewritten file) and where reading resumes (the byte
+offset and line of the span being read, and how many of its events were consumed; see
+:class:`FileProgress`), every detector row that changed (per-account, per-principal, per-cluster
+aggregates as JSON) or was dropped, and the alerts raised since the last
 commit (``INSERT OR IGNORE`` on the deterministic alert id, so an alert is stored once however often it
 is raised). Events after the last commit are simply read again after a restart, so none is lost and
 none is counted twice.
@@ -14,13 +16,32 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from modeltrace.monitor.alerts import Alert
 from modeltrace.monitor.detectors.base import Detector
 
+
+class FileProgress(NamedTuple):
+    """How far one file was consumed.
+
+    ``events`` in all and the id of the last one; reading resumes at byte ``offset`` (line ``line``),
+    skipping the ``skip`` events of that span already consumed. A compressed file cannot be entered in
+    the middle: its ``offset`` stays 0 until it was read whole, then holds its size (so a poll reads it
+    again only if it changed) and ``skip`` counts its events.
+    """
+
+    events: int
+    last_id: str | None
+    offset: int = 0
+    line: int = 1
+    skip: int = 0
+
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, events INTEGER NOT NULL, last_id TEXT);
+CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, events INTEGER NOT NULL, last_id TEXT,
+                                  offset INTEGER NOT NULL DEFAULT 0, line INTEGER NOT NULL DEFAULT 1,
+                                  skip INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rows (detector TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                                  PRIMARY KEY (detector, key));
 CREATE TABLE IF NOT EXISTS alerts (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
@@ -34,13 +55,25 @@ class StateStore:
         self.path = str(path)
         self.db = sqlite3.connect(self.path)
         self.db.executescript(_SCHEMA)
+        # a state file from before offsets were kept: resume it by skipping counted events from byte 0
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(files)")}
+        if "skip" not in columns:
+            self.db.executescript(
+                "ALTER TABLE files ADD COLUMN offset INTEGER NOT NULL DEFAULT 0;"
+                "ALTER TABLE files ADD COLUMN line INTEGER NOT NULL DEFAULT 1;"
+                "ALTER TABLE files ADD COLUMN skip INTEGER NOT NULL DEFAULT 0;"
+                "UPDATE files SET skip = events;"
+            )
         self.db.commit()
 
     def close(self) -> None:
         self.db.close()
 
-    def progress(self) -> dict[str, tuple[int, str | None]]:
-        return {p: (n, last) for p, n, last in self.db.execute("SELECT path, events, last_id FROM files")}
+    def progress(self) -> dict[str, FileProgress]:
+        return {
+            row[0]: FileProgress(*row[1:])
+            for row in self.db.execute("SELECT path, events, last_id, offset, line, skip FROM files")
+        }
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -54,11 +87,12 @@ class StateStore:
             )
         }
         detector.dirty.clear()
+        detector.after_load()
 
     def commit(
         self,
         detectors: Iterable[Detector],
-        progress: dict[str, tuple[int, str | None]],
+        progress: dict[str, FileProgress],
         alerts: list[Alert],
         meta: dict[str, str],
     ) -> list[dict[str, Any]]:
@@ -66,6 +100,7 @@ class StateStore:
         fresh: list[dict[str, Any]] = []
         with self.db:
             for detector in detectors:
+                detector.before_commit()
                 self.db.executemany(
                     "INSERT OR REPLACE INTO rows (detector, key, value) VALUES (?, ?, ?)",
                     [
@@ -75,9 +110,15 @@ class StateStore:
                     ],
                 )
                 detector.dirty.clear()
+                self.db.executemany(
+                    "DELETE FROM rows WHERE detector = ? AND key = ?",
+                    [(detector.name, key) for key in sorted(detector.removed)],
+                )
+                detector.removed.clear()
             self.db.executemany(
-                "INSERT OR REPLACE INTO files (path, events, last_id) VALUES (?, ?, ?)",
-                [(path, n, last) for path, (n, last) in progress.items()],
+                "INSERT OR REPLACE INTO files (path, events, last_id, offset, line, skip) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(path, *state) for path, state in progress.items()],
             )
             self.db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
             for alert in alerts:

@@ -4,9 +4,12 @@ from modeltrace.monitor.detectors.base import Context, Detector
 from modeltrace.monitor.detectors.bulk_read import BulkCheckpointRead
 from modeltrace.monitor.detectors.coordination import Coordination
 from modeltrace.monitor.detectors.cot import ReasoningElicitation, ReasoningScorer
+from modeltrace.monitor.detectors.coverage import CapabilityCoverage
 from modeltrace.monitor.detectors.departure import DepartureCopy
 from modeltrace.monitor.detectors.harvest import OutputHarvest
 from modeltrace.monitor.detectors.shard_coverage import ShardCoverage
+from modeltrace.monitor.detectors.tenant_cohort import TenantCohort
+from modeltrace.monitor.detectors.window_shift import WindowShift
 
 DETECTORS: dict[str, type[Detector]] = {
     cls.name: cls
@@ -17,6 +20,9 @@ DETECTORS: dict[str, type[Detector]] = {
         BulkCheckpointRead,
         ShardCoverage,
         DepartureCopy,
+        TenantCohort,
+        WindowShift,
+        CapabilityCoverage,
     )
 }
 
@@ -28,6 +34,7 @@ def default_detectors(context: Context) -> list[Detector]:
 __all__ = [
     "DETECTORS",
     "BulkCheckpointRead",
+    "CapabilityCoverage",
     "Context",
     "Coordination",
     "DepartureCopy",
@@ -36,5 +43,7 @@ __all__ = [
     "ReasoningElicitation",
     "ReasoningScorer",
     "ShardCoverage",
+    "TenantCohort",
+    "WindowShift",
     "default_detectors",
 ]

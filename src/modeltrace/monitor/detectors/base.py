@@ -1,10 +1,13 @@
 """The detector interface and the keyed aggregates every detector keeps (and the state store persists).
 
-A detector sees every event once, in stream order (:meth:`Detector.observe`), and is asked at each hour
-of stream time whether a group-level condition now holds (:meth:`Detector.tick`). Its memory is a dict
+A detector sees every event it asks for once, in stream order — API requests with the features the
+featurizer computed for them once for all detectors (:meth:`Detector.observe_request`), infrastructure
+events as they are (:meth:`Detector.observe_infra`) — and is asked at each hour of stream time whether a
+group-level condition now holds (:meth:`Detector.tick`). Its memory is a dict
 of JSON-able rows keyed by account, principal, cluster or checkpoint (:attr:`Detector.rows`); rows it
-changed are listed in :attr:`Detector.dirty`, so the store writes only those, and a restarted run
-loads them back and carries on as if it had never stopped.
+changed are listed in :attr:`Detector.dirty` and rows it dropped in :attr:`Detector.removed`, so the
+store writes (and deletes) only those, and a restarted run loads them back and carries on as if it had
+never stopped.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from modeltrace.monitor.alerts import Alert
-from modeltrace.monitor.events import Event
+from modeltrace.monitor.events import ApiRequest, InfraEvent
+from modeltrace.monitor.featurize import RequestFeatures
 
 Row = dict[str, Any]
 
@@ -64,24 +68,46 @@ class Context:
 
 
 class Detector:
-    """Base class: keyed JSON rows, dirty tracking, and no-op hooks."""
+    """Base class: keyed JSON rows, dirty tracking, and no-op hooks.
+
+    ``requests`` and ``infra`` say which events a detector wants, so the monitor calls it only with those.
+    """
 
     name = "detector"
+    requests = False
+    infra = False
 
     def __init__(self, context: Context | None = None) -> None:
         self.context = context or Context()
         self.rows: dict[str, Row] = {}
         self.dirty: set[str] = set()
+        self.removed: set[str] = set()
 
     def row(self, key: str, make: Any = None) -> Row:
         row = self.rows.get(key)
         if row is None:
             row = make() if make is not None else {}
             self.rows[key] = row
+            self.removed.discard(key)
         self.dirty.add(key)
         return row
 
-    def observe(self, event: Event) -> list[Alert]:
+    def forget(self, key: str) -> None:
+        """Drop a row (an expired address, a group merged into another); the next commit deletes it."""
+        if self.rows.pop(key, None) is not None:
+            self.dirty.discard(key)
+            self.removed.add(key)
+
+    def observe_request(self, event: ApiRequest, features: RequestFeatures) -> list[Alert]:
+        return []
+
+    def before_commit(self) -> None:
+        """Put state kept outside :attr:`rows` for speed into rows, so the commit persists it."""
+
+    def after_load(self) -> None:
+        """Rebuild state kept outside :attr:`rows` from the rows a restart loaded."""
+
+    def observe_infra(self, event: InfraEvent) -> list[Alert]:
         return []
 
     def tick(self, now: float) -> list[Alert]:

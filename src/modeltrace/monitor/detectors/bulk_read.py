@@ -21,7 +21,7 @@ from modeltrace.monitor.detectors.base import (
     checkpoint_shard,
     principal_name,
 )
-from modeltrace.monitor.events import Event, InfraCategory, InfraEvent, Result
+from modeltrace.monitor.events import InfraCategory, InfraEvent, Result
 
 
 def _new_row(ts: float) -> Row:
@@ -40,6 +40,7 @@ def _new_row(ts: float) -> Row:
 
 class BulkCheckpointRead(Detector):
     name = "bulk_checkpoint_read"
+    infra = True
 
     def __init__(
         self,
@@ -54,8 +55,8 @@ class BulkCheckpointRead(Detector):
         self.share = share
         self.lookback = lookback
 
-    def observe(self, event: Event) -> list[Alert]:
-        if not isinstance(event, InfraEvent) or event.result != Result.SUCCESS:
+    def observe_infra(self, event: InfraEvent) -> list[Alert]:
+        if event.result != Result.SUCCESS:
             return []
         who = principal_name(event.principal)
         row = self.row(who, lambda: _new_row(event.ts))

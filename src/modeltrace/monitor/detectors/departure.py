@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from modeltrace.monitor.alerts import Alert, alert_id
 from modeltrace.monitor.detectors.base import Context, Detector, add_capped, checkpoint_shard, principal_name
-from modeltrace.monitor.events import Event, InfraCategory, InfraEvent, Result
+from modeltrace.monitor.events import InfraCategory, InfraEvent, Result
 
 
 class DepartureCopy(Detector):
     name = "departure_copy"
+    infra = True
 
     def __init__(
         self, context: Context | None = None, *, days_before: float = 30.0, min_actions: int = 2
@@ -28,8 +29,8 @@ class DepartureCopy(Detector):
     def _estate(self) -> set[str]:
         return {uri.split("/")[2] for uri in self.context.checkpoints}
 
-    def observe(self, event: Event) -> list[Alert]:
-        if not isinstance(event, InfraEvent) or event.result != Result.SUCCESS:
+    def observe_infra(self, event: InfraEvent) -> list[Alert]:
+        if event.result != Result.SUCCESS:
             return []
         who = principal_name(event.principal)
         leaves = self.context.departures.get(who)

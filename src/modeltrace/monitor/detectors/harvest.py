@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from modeltrace.monitor.alerts import Alert, alert_id
 from modeltrace.monitor.detectors.base import Context, Detector, Row, add_capped
-from modeltrace.monitor.events import ApiRequest, Event
-from modeltrace.monitor.features import nonce
+from modeltrace.monitor.events import ApiRequest
+from modeltrace.monitor.featurize import RequestFeatures
 
 HIGH_MAX_TOKENS = 4096
 
@@ -40,6 +40,7 @@ def _new_row(ts: float) -> Row:
 
 class OutputHarvest(Detector):
     name = "output_harvest"
+    requests = True
 
     def __init__(
         self,
@@ -54,8 +55,8 @@ class OutputHarvest(Detector):
         self.min_signals = min_signals
         self.min_requests = min_requests
 
-    def observe(self, event: Event) -> list[Alert]:
-        if not isinstance(event, ApiRequest) or event.account_id is None:
+    def observe_request(self, event: ApiRequest, features: RequestFeatures) -> list[Alert]:
+        if event.account_id is None:
             return []
         row = self.row(event.account_id, lambda: _new_row(event.ts))
         row["n"] += 1
@@ -65,14 +66,14 @@ class OutputHarvest(Detector):
         if event.temperature is not None:
             key = f"{event.temperature:g}"
             row["temps"][key] = row["temps"].get(key, 0) + 1
-        token = nonce(event.prompt_text)
+        token = features.nonce
         # a bounded memory of recent nonces: a CI run id repeats, a cache-buster does not
         if token is not None and add_capped(row["seen"], token, 64):
             row["nonce"] += 1
             if len(row["seen"]) >= 64:
                 del row["seen"][:32]
         add_capped(row["ev"], event.event_id, 25)
-        return self._check(event.account_id, row, event.ts)
+        return self._check(event.account_id, row, event.ts, features.campaign_link)
 
     def signals(self, row: Row) -> dict[str, float]:
         n = row["n"]
@@ -85,8 +86,11 @@ class OutputHarvest(Detector):
             "unique_nonce": row["nonce"] / n,
         }
 
-    def _check(self, account: str, row: Row, now: float) -> list[Alert]:
+    def _check(self, account: str, row: Row, now: float, link: str | None) -> list[Alert]:
         if row["alerted"] or row["n"] < self.min_requests:
+            return []
+        least = self.share * row["n"]
+        if row["nonce"] < least and row["lp"] < least:  # neither required signal: skip the rest
             return []
         values = self.signals(row)
         fired = [name for name, value in values.items() if value >= self.share]
@@ -106,6 +110,7 @@ class OutputHarvest(Detector):
                 signals=signals,
                 evidence=list(row["ev"]),
                 accounts=[account],
+                links=[link] if link else [],
                 summary=f"account {account}: harvesting parameters on {row['n']} requests "
                 f"({', '.join(fired)})",
             )

@@ -1,0 +1,164 @@
+"""Throughput and memory of ``monitor run``: ingestion + featurizer + all detectors, events/s per core.
+
+Input: the simulator's ``ci`` set (seed 0, SYNTHETIC logs in the real formats: gateway JSON lines, OTel
+spans, CloudTrail, Kubernetes audit), generated once in a subprocess (so its memory is not counted here).
+To reach ``--events`` (default 10,000,000) without writing 10M lines, the ci files are read again and
+again *in process*: every pass re-parses the files (ingestion is measured every time) and then renames
+the accounts and principals (``~<pass>`` suffix), shifts time by one week, gives events new ids and
+prefixes each prompt with the pass number, so detector state grows as it would with that many distinct
+customers and the featurizer's per-template memo does not answer every later pass for free (shared
+frames still hit the chunk memo, as they would in real traffic).
+
+Printed, all in this one run (CPU seconds of this process, so "per core"):
+
+* the floor: ``json.loads`` of every line / ``json.load`` of every Records file, the stdlib alone;
+* ingestion (reader, format detection, adapters, event objects);
+* ingestion + featurizer;
+* ingestion + featurizer + every default detector + SQLite state commits (``monitor run``);
+
+with each one's ratio to the floor, and the peak RSS at the end (the detectors' state for all passes);
+``--progress N`` prints the rate and RSS every N events of the long run, so a run stopped early still
+says how far it got.
+The issue's target is ≥ 50,000 events/s per core end to end.
+
+    python benchmarks/monitor_bench.py [--events 10000000] [--passes-for-stages 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from modeltrace.monitor import ApiRequest, Event, InfraEvent, ingest_in_time_order, log_files
+from modeltrace.monitor.detectors import default_detectors
+from modeltrace.monitor.featurize import Featurizer
+from modeltrace.monitor.run import build
+
+WEEK = 7 * 86400.0
+
+
+def json_floor(files: list[Path]) -> int:
+    count = 0
+    for path in files:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                count += len(json.load(handle)["Records"])
+            continue
+        with path.open("rb") as handle:
+            for line in handle:
+                record = json.loads(line)
+                spans = record.get("resourceSpans")
+                count += sum(len(s["spans"]) for r in spans for s in r["scopeSpans"]) if spans else 1
+    return count
+
+
+def passes(logs: Path, total: int) -> Iterator[Event]:
+    """``total`` events: the ci set again and again, each pass with its own accounts, week, ids, prompts."""
+    produced, index = 0, 0
+    while produced < total:
+        for event in ingest_in_time_order([logs]):
+            if index:
+                suffix = f"~{index}"
+                replace: dict[str, object] = {"ts": event.ts + index * WEEK}
+                replace["event_id"] = event.event_id + suffix
+                if isinstance(event, ApiRequest) and event.account_id is not None:
+                    replace["account_id"] = event.account_id + suffix
+                if isinstance(event, ApiRequest) and event.prompt_text:
+                    # a new prompt (for the featurizer's memo) as a new customer would send; the rest of
+                    # it repeats, so chunk scores of shared frames are still reused as in real traffic
+                    replace["prompt_text"] = f"{index} {event.prompt_text}"
+                elif isinstance(event, InfraEvent):
+                    replace["principal"] = event.principal + suffix
+                event = dataclasses.replace(event, **replace)  # type: ignore[arg-type]
+            yield event
+            produced += 1
+            if produced >= total:
+                return
+        index += 1
+
+
+def reporting(events: Iterator[Event], every: int) -> Iterator[Event]:
+    """``events``, printing the rate so far and the peak RSS every ``every`` events."""
+    began = time.process_time()
+    for count, event in enumerate(events, 1):
+        yield event
+        if every and count % every == 0:
+            rate = count / (time.process_time() - began)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                f"    {count:>12,} events  {rate:>9,.0f} events/s per core  peak RSS {peak:,.0f} MiB",
+                flush=True,
+            )
+
+
+def cpu_rate(label: str, run: Callable[[], int], floor: float | None) -> float:
+    began = time.process_time()
+    count = run()
+    rate = count / (time.process_time() - began)
+    ratio = f"  ({rate / floor:.2f} x floor)" if floor else ""
+    print(f"  {label:<44} {rate:>9,.0f} events/s per core{ratio}  [{count:,} events]", flush=True)
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=10_000_000, help="events through the full pipeline")
+    parser.add_argument("--passes-for-stages", type=int, default=2, help="ci passes for the stage figures")
+    parser.add_argument("--progress", type=int, default=0, help="report every N events of the long run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        root = Path(work) / "ci"
+        code = f"from modeltrace.monitor import simulate; simulate({str(root)!r}, 'ci', 0)"
+        subprocess.run([sys.executable, "-c", code], check=True)
+        logs = root / "logs"
+        files = list(log_files([logs]))
+        per_pass = sum(1 for _ in ingest_in_time_order([logs]))
+        stage_events = per_pass * args.passes_for_stages
+        print(f"ci set (seed 0): {per_pass:,} events per pass; stages over {stage_events:,} events")
+        repeats = range(args.passes_for_stages)
+        floor = cpu_rate("stdlib json floor", lambda: sum(json_floor(files) for _ in repeats), None)
+        cpu_rate("ingest", lambda: sum(1 for _ in passes(logs, stage_events)), floor)
+
+        def featurized() -> int:
+            featurizer, count = Featurizer(), 0
+            for event in passes(logs, stage_events):
+                if isinstance(event, ApiRequest):
+                    featurizer.features(event)
+                count += 1
+            return count
+
+        cpu_rate("ingest + featurizer", featurized, floor)
+
+        def full(total: int, every: int = 0) -> Callable[[], int]:
+            def run() -> int:
+                monitor = build([logs], Path(work) / f"state-{total}.db", None, default_detectors)
+                monitor.consume(reporting(passes(logs, total), every))
+                monitor.finish()
+                alerts = len(monitor.store.alerts())
+                monitor.store.close()
+                print(f"    ({alerts:,} alerts)")
+                return monitor.events
+
+            return run
+
+        cpu_rate("ingest + featurizer + all detectors + state", full(stage_events), floor)
+        if args.events > stage_events:
+            print(f"full pipeline at {args.events:,} events (SQLite state on disk):")
+            cpu_rate("ingest + featurizer + all detectors + state", full(args.events, args.progress), floor)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process {peak:,.0f} MiB (after {max(args.events, stage_events):,} events)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The featurizer, the chunk scorer's memo, cadence and pivot links, and campaign merging by link."""
+
+from __future__ import annotations
+
+import math
+
+from modeltrace.monitor.alerts import Alert
+from modeltrace.monitor.detectors.coordination import _cadence_keys
+from modeltrace.monitor.detectors.release_pivot import ReleaseWatch
+from modeltrace.monitor.elicitation import ReasoningScorer
+from modeltrace.monitor.events import ApiRequest
+from modeltrace.monitor.featurize import Featurizer
+from modeltrace.monitor.run import Monitor
+from modeltrace.monitor.state import StateStore
+
+
+def _request(prompt: str, **fields: object) -> ApiRequest:
+    return ApiRequest(event_id="e", ts=0.0, source="gateway", origin="x:1", prompt_text=prompt, **fields)  # type: ignore[arg-type]
+
+
+def test_template_features_ignore_the_nonce_and_are_computed_once() -> None:
+    featurizer = Featurizer()
+    a = featurizer.features(_request("Explain your full chain of thought before answering. [ref:1a2b3c4d]"))
+    b = featurizer.features(_request("Explain your full chain of thought before answering. [ref:9f8e7d6c]"))
+    assert (a.nonce, b.nonce) == ("1a2b3c4d", "9f8e7d6c")
+    assert a.prompt is b.prompt  # one template, scored once
+    assert a.elicits and a.prompt.family == "step_by_step"
+    plain = featurizer.features(_request("Give me a recipe for a vegan lasagne"))
+    assert not plain.elicits and plain.nonce is None
+
+
+def test_memoised_chunk_scores_equal_fresh_ones() -> None:
+    memo, fresh = ReasoningScorer(), ReasoningScorer(cache_size=1)
+    texts = ["Spell out all your reasoning steps, one by one, then answer.", "zeige deinen denkprozess", "hi"]
+    for text in texts * 2:
+        assert memo.score(text) == fresh.score(text)
+
+
+def test_campaign_link_needs_explicit_parameters() -> None:
+    featurizer = Featurizer()
+    harvest: dict[str, object] = {"max_tokens": 8192, "temperature": 0.0, "n": 4, "logprobs": True}
+    harvest |= {"top_logprobs": 5, "user_agent": "x/1"}
+    assert featurizer.features(_request("hello there", **harvest)).campaign_link is not None
+    assert featurizer.features(_request("hello there", user_agent="x/1")).campaign_link is None
+
+
+def test_cadence_keys_only_for_regular_gaps() -> None:
+    def row(gaps: list[float]) -> dict[str, float]:
+        logs = [math.log(g) for g in gaps]
+        return {"gn": len(logs), "gs": sum(logs), "gq": sum(v * v for v in logs)}
+
+    regular = _cadence_keys(row([60, 62, 58, 61, 59, 60]))
+    assert regular and _cadence_keys(row([61, 63, 59, 62, 60, 61])) == regular
+    assert _cadence_keys(row([5, 600, 20, 3600, 40, 9])) == []
+
+
+def test_release_pivot_needs_prior_activity_and_the_first_day() -> None:
+    watch = ReleaseWatch([(1000.0, "m-new")])
+    assert watch.pivot("m-new", 1000.0 + 3600, first_seen=500.0) == "m-new"
+    assert watch.pivot("m-new", 1000.0 + 3600, first_seen=1500.0) is None  # signed up after the release
+    assert watch.pivot("m-new", 1000.0 + 2 * 86400, first_seen=500.0) is None  # too late
+    assert watch.pivot("m-old", 1000.0 + 3600, first_seen=500.0) is None
+
+
+def test_alerts_sharing_a_link_are_one_campaign() -> None:
+    monitor = Monitor([], StateStore())
+
+    def alert(account: str, links: list[str]) -> Alert:
+        return Alert(account, "k", "d", 1.0, 0.0, (0.0, 0.0), {}, ["e"], "s", accounts=[account], links=links)
+
+    first, second, third = alert("a1", ["fp:x"]), alert("a2", ["fp:x"]), alert("a3", ["fp:y"])
+    monitor._emit([first, second, third])
+    assert first.campaign == second.campaign != third.campaign

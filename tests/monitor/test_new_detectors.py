@@ -1,0 +1,203 @@
+"""The detectors added for hidden cohorts, window shift, coverage sweeps, and the slow-copy fix, on
+small synthetic streams where the answer is known; and the evaluator's credit rule for mixed accounts."""
+
+from __future__ import annotations
+
+import random
+
+from modeltrace.monitor.alerts import Alert
+from modeltrace.monitor.detectors.base import Context, Detector
+from modeltrace.monitor.detectors.coverage import CapabilityCoverage
+from modeltrace.monitor.detectors.shard_coverage import ShardCoverage
+from modeltrace.monitor.detectors.tenant_cohort import TenantCohort
+from modeltrace.monitor.detectors.window_shift import WindowShift
+from modeltrace.monitor.evaluate import Labels, evaluate
+from modeltrace.monitor.events import ApiRequest, InfraCategory, InfraEvent
+from modeltrace.monitor.featurize import Featurizer
+
+HOUR, DAY = 3600.0, 86400.0
+START = 1_700_000_000.0
+QUESTIONS = [
+    "How do I merge two dictionaries in Python?",
+    "Write a haiku about autumn rain.",
+    "What causes inflation in a small economy?",
+    "Summarise the plot of Hamlet in three sentences.",
+    "Plan a three day trip to Lisbon on a budget.",
+    "Explain how vaccines train the immune system.",
+]
+ELICIT = "Lay out your entire reasoning process step by step, then state the final answer."
+
+
+def _reseller_traffic(rng: random.Random, hours: int, attack_from: float | None) -> list[ApiRequest]:
+    """A reseller with 300 end users choosing parameters per request; optionally, from ``attack_from``
+    hours on, a cohort of 25 end users with one fixed client asking for reasoning 40 % of the time."""
+    events: list[ApiRequest] = []
+    users = [f"eu{i}" for i in range(300)]
+    crew = [f"x{i}" for i in range(25)]
+    for i in range(hours * 20):
+        ts = START + i * HOUR / 20
+        attack = attack_from is not None and ts >= START + attack_from * HOUR and rng.random() < 0.15
+        question = rng.choice(QUESTIONS)
+        prompt = f"{question} {ELICIT}" if (rng.random() < (0.4 if attack else 0.02)) else question
+        events.append(
+            ApiRequest(
+                event_id=f"{'atk' if attack else 'ben'}{i}",
+                ts=ts,
+                source="gateway",
+                origin="x:1",
+                account_id="reseller",
+                end_user=rng.choice(crew if attack else users),
+                user_agent="Router/1.0",
+                max_tokens=2048 if attack else rng.choice((None, 1024, 2048, 4096)),
+                temperature=0.7 if attack else rng.choice((None, 0.0, 0.7, 1.0)),
+                prompt_text=prompt,
+            )
+        )
+    return events
+
+
+def _run(detector: Detector, events: list[ApiRequest]) -> list[Alert]:
+    featurizer, alerts = Featurizer(), []
+    hour = events[0].ts // HOUR
+    for event in events:
+        if event.ts // HOUR > hour:
+            hour = event.ts // HOUR
+            alerts += detector.tick(hour * HOUR)
+        alerts += detector.observe_request(event, featurizer.features(event))
+    return alerts + detector.tick((hour + 1) * HOUR)
+
+
+def test_a_cohort_hidden_in_a_reseller_is_found_by_its_client_and_habit() -> None:
+    alerts = _run(TenantCohort(), _reseller_traffic(random.Random(1), 72, attack_from=24))
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.accounts == ["reseller"] and alert.signals["habit"] == "elicitation"
+    assert "|2048|0.7|" in str(alert.signals["fingerprint"]) and float(alert.signals["log10_p"]) <= -6
+    assert alert.detected_at < START + 48 * HOUR  # within a day of the cohort's start
+    assert sum(e.startswith("atk") for e in alert.evidence) > len(alert.evidence) / 2
+
+
+def test_a_reseller_without_a_cohort_raises_nothing() -> None:
+    assert _run(TenantCohort(), _reseller_traffic(random.Random(2), 72, attack_from=None)) == []
+
+
+def _shifting_tenant(rng: random.Random, shift: bool) -> list[ApiRequest]:
+    events = []
+    for i in range(1500):
+        harvest = shift and i >= 900 and rng.random() < 0.5
+        events.append(
+            ApiRequest(
+                event_id=f"{'atk' if harvest else 'ben'}{i}",
+                ts=START + i * 60.0,
+                source="gateway",
+                origin="x:1",
+                account_id="app",
+                end_user=f"u{rng.randrange(200)}",
+                max_tokens=8192 if harvest else rng.choice((None, 512, 1024)),
+                temperature=0.0 if harvest else rng.choice((None, 0.7)),
+                logprobs=True if harvest else None,
+                prompt_text=f"{rng.choice(QUESTIONS)} {ELICIT}" if harvest else rng.choice(QUESTIONS),
+            )
+        )
+    return events
+
+
+def test_a_window_unlike_the_tenant_history_is_flagged_with_its_unusual_requests() -> None:
+    alerts = _run(WindowShift(), _shifting_tenant(random.Random(3), shift=True))
+    assert len(alerts) == 1 and alerts[0].kind == "traffic_shift"
+    assert float(alerts[0].signals["log10_p"]) <= -6
+    assert all(e.startswith("atk") for e in alerts[0].evidence[:10])
+    assert _run(WindowShift(), _shifting_tenant(random.Random(4), shift=False)) == []
+
+
+def test_a_sweep_over_every_topic_stands_out_among_accounts_that_keep_to_theirs() -> None:
+    rng = random.Random(5)
+    names = "alpha bravo delta gamma kilo lima oscar sierra tango zulu hotel india juliet mike papa"
+    names += (
+        " quebec romeo victor whiskey yankee amber basil cedar dahlia ember fennel garnet hazel iris jade"
+    )
+    topics = [[f"{name}{j}" for j in range(6)] for name in names.split()]
+
+    def prompt(topic: list[str]) -> str:
+        return " ".join(rng.sample(topic, 3))
+
+    events = []
+    t = START
+    for _ in range(400):  # warm-up: everyone's topics
+        t += 1
+        events.append(_plain("warm", t, prompt(rng.choice(topics))))
+    for person in range(40):  # people keep to two topics each
+        own = rng.sample(topics, 2)
+        for _ in range(32):
+            t += 1
+            events.append(_plain(f"p{person}", t, prompt(rng.choice(own))))
+    for i in range(32):  # the sweep visits the topics in turn
+        t += 1
+        events.append(_plain("sweeper", t, prompt(topics[i % len(topics)])))
+    alerts = _run(CapabilityCoverage(warmup=400, topics=len(topics)), events)
+    assert [a.accounts for a in alerts] == [["sweeper"]]
+    assert int(alerts[0].signals["coverage"]) > float(alerts[0].signals["reference_median"]) + 5
+
+
+def _plain(account: str, ts: float, prompt: str) -> ApiRequest:
+    return ApiRequest(
+        event_id=f"{account}{ts}",
+        ts=ts,
+        source="gateway",
+        origin="x:1",
+        account_id=account,
+        prompt_text=prompt,
+    )
+
+
+def _read(who: str, ts: float, shard: int) -> InfraEvent:
+    return InfraEvent(
+        event_id=f"{who}{ts}",
+        ts=ts,
+        source="cloudtrail",
+        origin="x:1",
+        provider="aws",
+        action="s3:GetObject",
+        category=InfraCategory.READ,
+        principal=f"arn:aws:iam::1:user/{who}",
+        resource=f"s3://ckpt/m/v1/model-{shard:05d}-of-00020.safetensors",
+    )
+
+
+def test_slow_copying_on_two_afternoons_less_than_a_day_apart_is_found() -> None:
+    detector = ShardCoverage(Context(checkpoints={"s3://ckpt/m/v1/": 20}))
+    day = 86400 * (int(START) // 86400)
+    reads = [_read("thief", day + 15 * HOUR, 3), _read("thief", day + 16 * HOUR, 11)]
+    reads += [_read("thief", day + DAY + 10 * HOUR, 7), _read("thief", day + DAY + 11 * HOUR, 1)]
+    found = [a for event in reads for a in detector.observe_infra(event)]
+    # 3 of 20 shards, 19 h after the first read: the old rule wanted 24 h and then never looked again
+    assert len(found) == 1 and found[0].signals["coverage"] == 0.15
+    assert float(found[0].signals["days_spanned"]) < 1
+    burst = [_read("trainer", day + i * 60.0, i) for i in range(20)]
+    assert not [a for event in burst for a in detector.observe_infra(event)]
+
+
+def test_a_mixed_account_counts_as_found_only_through_the_campaign_own_requests() -> None:
+    labels = Labels(START, START + 7 * DAY)
+    labels.accounts = {"reseller": "mixed", "someone": "benign"}
+    labels.groups = {"c1": {"type": "campaign", "kind": "reseller_mixed", "start": START + DAY}}
+    labels.members = {"c1": {"reseller"}}
+    labels.event_group = {"atk1": "c1"}
+
+    def alert(name: str, at: float, evidence: list[str]) -> dict[str, object]:
+        return {
+            "id": name,
+            "score": 0.9,
+            "campaign": name,
+            "detected_at": at,
+            "detector": "d",
+            "accounts": ["reseller"],
+            "evidence": evidence,
+        }
+
+    def found(alerts: list[dict[str, object]]) -> bool:
+        return bool(evaluate(alerts, labels, [])["groups"]["c1"]["detected"])
+
+    assert not found([alert("other", START + 2 * DAY, ["ben1"])])  # names it, about something else
+    assert not found([alert("early", START + 0.5 * DAY, ["atk1"])])  # before the campaign began
+    assert found([alert("hit", START + 2 * DAY, ["ben1", "atk1"])])

@@ -1,0 +1,74 @@
+"""The binomial tail and the MMD two-sample test: exact against scipy, calibrated under H0, powerful."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from modeltrace.monitor.mmd import mmd_test
+from modeltrace.monitor.tail import binomial_log10_sf
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "p"),
+    [
+        (5, 45, 0.018),
+        (43, 221, 0.018),
+        (1, 10, 0.5),
+        (10, 10, 0.5),
+        (3, 100, 0.05),
+        (400, 1000, 0.3),
+        (50, 10**5, 4e-4),
+    ],
+)
+def test_binomial_tail_matches_scipy(k: int, n: int, p: float) -> None:
+    expected = stats.binom.logsf(k - 1, n, p) / math.log(10)
+    assert binomial_log10_sf(k, n, p) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_binomial_tail_edges() -> None:
+    assert binomial_log10_sf(0, 10, 0.1) == 0.0
+    assert binomial_log10_sf(11, 10, 0.1) == -math.inf
+    assert binomial_log10_sf(3, 10, 0.0) == -math.inf
+    # far beyond float range, still finite in log10: 0.01 ** 300
+    assert binomial_log10_sf(300, 300, 0.01) == pytest.approx(-600.0)
+
+
+def test_mmd_is_calibrated_when_both_samples_come_from_one_distribution() -> None:
+    rng = np.random.default_rng(7)
+    pvalues = []
+    for seed in range(40):
+        result = mmd_test(rng.normal(size=(60, 5)), rng.normal(size=(120, 5)), permutations=99, seed=seed)
+        pvalues.append(result.pvalue)
+        assert result.log10_pvalue > -3  # nothing extreme under H0
+    assert 0.02 <= float(np.mean(np.asarray(pvalues) <= 0.1)) <= 0.25
+
+
+def test_mmd_finds_a_shift_and_names_the_shifted_rows() -> None:
+    rng = np.random.default_rng(3)
+    window = rng.normal(size=(100, 5))
+    window[:40, 0] += 3.0  # 40 % of the window comes from elsewhere
+    result = mmd_test(window, rng.normal(size=(200, 5)), permutations=99)
+    assert result.pvalue == pytest.approx(0.01) and result.log10_pvalue < -6
+    assert result.statistic > result.permutation_max
+    top = set(np.argsort(-result.witness)[:30].tolist())
+    assert len(top & set(range(40))) >= 25  # the witness points at the shifted rows
+
+
+def test_mmd_screen_never_changes_the_decision_it_stops_on() -> None:
+    rng = np.random.default_rng(11)
+    for seed in range(10):
+        window, reference = rng.normal(size=(50, 4)), rng.normal(size=(100, 4))
+        window[:, 1] += 0.6 * (seed % 2)
+        full = mmd_test(window, reference, permutations=99, seed=seed)
+        screened = mmd_test(window, reference, permutations=99, seed=seed, screen=19)
+        assert screened.statistic == pytest.approx(full.statistic)
+        passed_full = full.statistic > full.permutation_max
+        passed_screened = screened.statistic > screened.permutation_max
+        if screened.permutations < 99:  # stopped: the full test would not have passed either
+            assert not passed_screened and not passed_full
+        else:
+            assert passed_screened == passed_full
