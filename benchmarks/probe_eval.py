@@ -48,7 +48,7 @@ from modeltrace.blackbox import Endpoint, ProbeConfig, Transcript, run_probe
 from modeltrace.blackbox.lm import LlamaLM
 from modeltrace.blackbox.serve import LocalModel, create_app, load_local_model, running_server
 from modeltrace.blackbox.toyzoo import CASES as TOY_CASES
-from modeltrace.blackbox.toyzoo import build_zoo, proxy_app
+from modeltrace.blackbox.toyzoo import PROBE_CONFIG, build_zoo, proxy_app
 from modeltrace.lineage.attacks import int8_round_trip
 from modeltrace.lineage.forward import Tensors, canonical_tensors, spec_from_model
 from modeltrace.lineage.zoo_models import (
@@ -217,18 +217,7 @@ def toy_setup() -> Setup:
         EvalCase(c.name, lambda m=c.model: zoo[m], c.identity, c.lineage, c.wrapper)  # type: ignore[misc]
         for c in TOY_CASES
     ]
-    config = ProbeConfig(
-        budget=600,
-        lineage_batch=25,
-        lineage_max_prompts=50,
-        agreement_prompts=80,
-        agreement_tokens=16,
-        identity_prompts=("Once upon a time", "The best way to", "In the year", "The object", "def f(x):"),
-        identity_samples=8,
-        identity_tokens=12,
-        permutations=400,
-        slope_units=(" the", "東京", " internationalization", "8675309"),
-    )
+    config = PROBE_CONFIG
     return Setup(zoo["base"], [zoo["baseline1"], zoo["baseline2"]], cases, config)
 
 

@@ -6,23 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from modeltrace.blackbox import Endpoint, ProbeConfig, run_probe
-from modeltrace.blackbox.toyzoo import CASES, Case
-
-#: A budget a tiny model answers in about a second per case.
-TOY = ProbeConfig(
-    budget=600,
-    lineage_batch=25,
-    lineage_max_prompts=50,
-    lineage_tokens=8,
-    agreement_prompts=80,
-    agreement_tokens=16,
-    identity_prompts=("Once upon a time", "The best way to", "In the year", "The object", "def f(x):"),
-    identity_samples=8,
-    identity_tokens=12,
-    permutations=400,
-    slope_units=(" the", "東京", " internationalization", "8675309"),
-)
+from modeltrace.blackbox import Endpoint, run_probe
+from modeltrace.blackbox.toyzoo import CASES, PROBE_CONFIG, Case
 
 
 def probe(urls: dict[str, str], case: Case) -> dict[str, object]:
@@ -31,7 +16,7 @@ def probe(urls: dict[str, str], case: Case) -> dict[str, object]:
         Endpoint(urls[key], case.name),
         Endpoint(urls["base"], "base"),
         [Endpoint(urls["baseline1"], "baseline1"), Endpoint(urls["baseline2"], "baseline2")],
-        config=TOY,
+        config=PROBE_CONFIG,
     )
 
 
@@ -41,7 +26,7 @@ def test_toy_zoo_case(toy_zoo: dict[str, str], case: Case) -> None:
     verdicts = report["verdicts"]
     assert isinstance(verdicts, dict)
     identity, lineage = str(verdicts["identity"]), str(verdicts["lineage"])
-    assert report["queries_total"] <= TOY.budget  # type: ignore[operator]
+    assert report["queries_total"] <= PROBE_CONFIG.budget  # type: ignore[operator]
     if case.identity == "same":
         assert not identity.startswith("different"), report
     else:

@@ -36,6 +36,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from modeltrace.blackbox.lm import LlamaLM
+from modeltrace.blackbox.probe import ProbeConfig
 from modeltrace.blackbox.serve import LocalModel
 from modeltrace.lineage.attacks import average_with, int4_round_trip, int8_round_trip
 from modeltrace.lineage.forward import Tensors
@@ -240,3 +241,19 @@ def proxy_app(upstream: str, mode: str) -> FastAPI:
         return JSONResponse(data)
 
     return app
+
+
+#: The probe budget the toy zoo is tested and evaluated with: a tiny model answers it in about a second.
+PROBE_CONFIG = ProbeConfig(
+    budget=600,
+    lineage_batch=25,
+    lineage_max_prompts=50,
+    lineage_tokens=8,
+    agreement_prompts=80,
+    agreement_tokens=16,
+    identity_prompts=("Once upon a time", "The best way to", "In the year", "The object", "def f(x):"),
+    identity_samples=8,
+    identity_tokens=12,
+    permutations=400,
+    slope_units=(" the", "東京", " internationalization", "8675309"),
+)
