@@ -20,10 +20,10 @@ from modeltrace.blackbox import (
 from modeltrace.blackbox.cli import app
 from modeltrace.blackbox.report_html import write_report
 from modeltrace.blackbox.serve import LocalModel, running_server
+from modeltrace.blackbox.toyzoo import PROBE_CONFIG as TOY
 from modeltrace.blackbox.toyzoo import proxy_app
 
 from .conftest import Gate, gate_app
-from .test_zoo import TOY
 from .toy import toy_tensors, toy_tokenizer, write_hf_folder
 
 SMALL = ProbeConfig(
