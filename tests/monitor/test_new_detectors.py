@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 from modeltrace.monitor.alerts import Alert
 from modeltrace.monitor.detectors.base import Context, Detector
 from modeltrace.monitor.detectors.coverage import CapabilityCoverage
@@ -14,6 +16,7 @@ from modeltrace.monitor.detectors.window_shift import WindowShift
 from modeltrace.monitor.evaluate import Labels, evaluate
 from modeltrace.monitor.events import ApiRequest, InfraCategory, InfraEvent
 from modeltrace.monitor.featurize import Featurizer
+from modeltrace.monitor.state import StateStore
 
 HOUR, DAY = 3600.0, 86400.0
 START = 1_700_000_000.0
@@ -137,6 +140,35 @@ def test_a_sweep_over_every_topic_stands_out_among_accounts_that_keep_to_theirs(
     alerts = _run(CapabilityCoverage(warmup=400, topics=len(topics)), events)
     assert [a.accounts for a in alerts] == [["sweeper"]]
     assert int(alerts[0].signals["coverage"]) > float(alerts[0].signals["reference_median"]) + 5
+
+
+def test_coverage_topics_are_the_same_after_a_restart_and_match_the_hashed_vectors() -> None:
+    rng = random.Random(9)
+    vocabulary = [f"word{i}" for i in range(300)]
+    featurizer = Featurizer()
+    detector = CapabilityCoverage(warmup=300, topics=12)
+    prompts = [" ".join(rng.sample(vocabulary, 6)) for _ in range(600)]
+    for i, text in enumerate(prompts[:300]):
+        event = _plain("warm", START + i, text)
+        detector.observe_request(event, featurizer.features(event))
+    assert detector._centroids is not None  # the warm-up fitted the topic model
+    store = StateStore(":memory:")
+    store.commit([detector], {}, [], {})
+    restarted = CapabilityCoverage(warmup=300, topics=12)
+    store.load(restarted)
+    assigned = set()
+    for text in prompts[300:]:
+        words = featurizer.prompt(text)[0].words
+        topic = detector.topic(words)
+        assert restarted.topic(words) == topic
+        # the word-score lookup picks the centroid nearest to the prompt's normalised TF-IDF vector
+        vector = detector._vector(words)
+        if vector:
+            keys = list(vector)
+            values = np.fromiter(vector.values(), float)
+            assert topic == int(np.argmax(detector._centroids[:, keys] @ values))
+        assigned.add(topic)
+    assert len(assigned) > 3
 
 
 def _plain(account: str, ts: float, prompt: str) -> ApiRequest:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from modeltrace.monitor.mmd import mmd_test
+from modeltrace.monitor.mmd import gamma_log_sf, mmd_test
 from modeltrace.monitor.tail import binomial_log10_sf
 
 
@@ -72,3 +72,26 @@ def test_mmd_screen_never_changes_the_decision_it_stops_on() -> None:
             assert not passed_screened and not passed_full
         else:
             assert passed_screened == passed_full
+
+
+@pytest.mark.parametrize("shape", [0.05, 0.7, 1.0, 3.5, 40.0, 900.0])
+@pytest.mark.parametrize("ratio", [0.01, 0.5, 0.95, 1.0, 1.2, 2.0, 4.0, 12.0])
+def test_gamma_tail_matches_scipy(shape: float, ratio: float) -> None:
+    x = shape * ratio + (1.0 if ratio >= 1.0 else 0.0)
+    expected = float(stats.gamma.logsf(x, shape))
+    if math.isfinite(expected):
+        assert gamma_log_sf(shape, x) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    else:  # scipy's tail underflowed a double: ours must be below what a double holds, yet finite
+        assert -1e7 < gamma_log_sf(shape, x) < math.log(5e-324)
+
+
+def test_gamma_tail_stays_finite_where_scipy_underflows() -> None:
+    # far tails (a window unlike anything in its reference) must keep an ordering, not become -inf
+    values = [gamma_log_sf(30.0, x) for x in (1500.0, 3000.0, 6000.0)]
+    assert all(math.isfinite(v) for v in values)
+    assert values[0] > values[1] > values[2]
+    # beyond x ≫ a, ln Q ≈ −x + (a − 1) ln x − ln Γ(a)
+    assert values[2] == pytest.approx(-6000.0 + 29.0 * math.log(6000.0) - math.lgamma(30.0), rel=1e-4)
+    assert gamma_log_sf(2.0, 0.0) == 0.0
+    with pytest.raises(ValueError):
+        gamma_log_sf(0.0, 1.0)

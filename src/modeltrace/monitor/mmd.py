@@ -110,7 +110,55 @@ def _gamma_log10_sf(observed: float, null: np.ndarray) -> float:
     mean, var = float(null.mean()), float(null.var(ddof=1))
     if mean <= 0.0 or var <= 0.0:
         return 0.0 if observed <= mean else -math.inf
-    from scipy import stats  # slow to import: only when a window is tested
-
     shape, scale = mean * mean / var, var / mean
-    return float(stats.gamma.logsf(observed, shape, scale=scale)) / math.log(10.0)
+    return gamma_log_sf(shape, observed / scale) / math.log(10.0)
+
+
+_TINY = 1e-300
+_EPSILON = 1e-15
+_MAX_TERMS = 100_000
+
+
+def gamma_log_sf(shape: float, x: float) -> float:
+    """ln Q(shape, x), the upper tail of a Gamma(shape, 1) variable, accurate far into the tail.
+
+    Written here rather than imported: ``scipy.stats`` takes most of a second to import, paid by every
+    ``monitor run``. Below ``x = shape + 1`` the lower tail's power series converges fast and Q = 1 − P is
+    not small; above it Legendre's continued fraction for Q is evaluated (modified Lentz), in log space
+    so a tail of 10^-5000 stays finite.
+    """
+    if shape <= 0.0:
+        raise ValueError("the Gamma shape must be positive")
+    if x <= 0.0:
+        return 0.0
+    log_front = -x + shape * math.log(x) - math.lgamma(shape)
+    if x < shape + 1.0:
+        # P = x^a e^-x / Γ(a + 1) · Σ_n x^n / ((a + 1)…(a + n))
+        term = total = 1.0 / shape
+        denominator = shape
+        for _ in range(_MAX_TERMS):
+            denominator += 1.0
+            term *= x / denominator
+            total += term
+            if abs(term) < abs(total) * _EPSILON:
+                break
+        lower = math.exp(log_front + math.log(total))
+        return math.log1p(-lower) if lower < 1.0 else -math.inf
+    # Q = x^a e^-x / Γ(a) · 1 / (x + 1 − a − 1·(1 − a) / (x + 3 − a − 2·(2 − a) / (x + 5 − a − …)))
+    b = x + 1.0 - shape
+    c = 1.0 / _TINY
+    d = 1.0 / b
+    fraction = d
+    for i in range(1, _MAX_TERMS):
+        a_i = -i * (i - shape)
+        b += 2.0
+        d = a_i * d + b
+        d = d if abs(d) >= _TINY else _TINY
+        c = b + a_i / c
+        c = c if abs(c) >= _TINY else _TINY
+        d = 1.0 / d
+        step = d * c
+        fraction *= step
+        if abs(step - 1.0) < _EPSILON:
+            break
+    return log_front + math.log(fraction)

@@ -92,6 +92,9 @@ WEIGHTS = {
 # signals of shared-exit communities only: they describe the community (or, for travel, what makes its
 # members' shared addresses a proxy pool's), and in a key group would only echo its attack members
 COMMUNITY_WEIGHTS = {"travel": 1.5, "exit_spread": 1.5, "crowding": 1.0}
+# (index in SIGNALS, weight) in the order score() adds them, and where travel sits
+_WEIGHTED = tuple((SIGNALS.index(name), weight) for name, weight in WEIGHTS.items())
+_TRAVEL = SIGNALS.index("travel")
 # cadence links: gaps of one account spread by less than this (std of log gap), after this many gaps
 REGULAR_LOG_SPREAD = 0.2
 MIN_GAPS = 5
@@ -289,6 +292,22 @@ class Coordination(Detector):
         weights = WEIGHTS | COMMUNITY_WEIGHTS if "crowding" in signals else WEIGHTS
         return sum(weight * signals[name] for name, weight in weights.items())
 
+    def _screen(self, key: str) -> tuple[float, float]:
+        """(requests per account, score) of a group straight from its sums: the same arithmetic as
+        :meth:`group_signals` then :meth:`score`, without building the signal dict — most groups
+        re-scored at a tick stay under the threshold, and that dict was most of the tick's cost."""
+        size, means = self.groups.means(key)
+        total = 0.0
+        for index, weight in _WEIGHTED:
+            total += weight * means[index]
+        if key.startswith(EXIT):
+            group = self.groups.group(key)
+            spread = exit_spread(len(group.get("cc", ()))) if group is not None else 0.0
+            community = {"travel": means[_TRAVEL], "exit_spread": spread, "crowding": crowding(size)}
+            for name, weight in COMMUNITY_WEIGHTS.items():
+                total += weight * community[name]
+        return means[0], total
+
     def tick(self, now: float) -> list[Alert]:
         self.exits.expire(now)
         alerts: list[Alert] = []
@@ -305,12 +324,12 @@ class Coordination(Detector):
                 continue
             if group["alerted_size"] and size < 2 * group["alerted_size"]:
                 continue
-            signals = self.group_signals(key)
-            if signals["requests_per_account"] > self.max_requests_per_account:
+            per_account, score = self._screen(key)
+            if per_account > self.max_requests_per_account:
                 continue  # one heavy service is not a many-account campaign; per-account detectors cover it
-            score = self.score(signals)
             if score < self.threshold:
                 continue
+            signals = self.group_signals(key)
             group["alerted_size"] = size
             self.dirty.add("g:" + key)
             alerts.append(self._alert(key, size, signals, score, now))

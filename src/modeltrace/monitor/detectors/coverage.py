@@ -82,6 +82,11 @@ class CapabilityCoverage(Detector):
         self._sample: list[tuple[str, ...]] = []  # warm-up prompts' words (rows, until the fit)
         self._df: dict[str, int] = {}
         self._centroids: np.ndarray | None = None
+        # after the fit: each known word's contribution to a prompt's similarity with every centroid
+        # (its idf times the centroid's weight at the word's bucket), so assigning a topic is a lookup
+        # per word and one sum instead of building a hashed vector per prompt
+        self._word_row: dict[str, int] = {}
+        self._word_scores = np.zeros((0, 0))
         self._assigned: dict[tuple[str, ...], int | None] = {}
 
     # -- the topic model -------------------------------------------------------------------------------
@@ -95,6 +100,7 @@ class CapabilityCoverage(Detector):
         if "centroids" in model:
             self._df = model["df"]
             self._centroids = np.asarray(model["centroids"], dtype=np.float64)
+            self._index_words()
 
     def _vector(self, words: tuple[str, ...]) -> dict[int, float]:
         """Hashed TF-IDF of a prompt's content words, L2-normalised (words seen once are noise)."""
@@ -133,19 +139,31 @@ class CapabilityCoverage(Detector):
         # the stored (rounded) centroids are the model from now on, so a restarted run assigns the
         # same topics as one that never stopped
         self._centroids = np.asarray(stored, dtype=np.float64)
+        self._index_words()
         self._sample = []
         self.row(_MODEL).update(sample=[], df=df, centroids=stored)
+
+    def _index_words(self) -> None:
+        assert self._centroids is not None
+        n = max(1, self.warmup)
+        # as in _vector: words seen once are noise, and a word in every warm-up prompt weighs nothing
+        known = [(word, count) for word, count in self._df.items() if 2 <= count < n]
+        self._word_row = {word: i for i, (word, _) in enumerate(known)}
+        buckets = np.fromiter(
+            (zlib.crc32(word.encode()) % HASHED_DIMENSIONS for word, _ in known), np.int64, len(known)
+        )
+        idf = np.fromiter((math.log(n / count) for _, count in known), np.float64, len(known))
+        self._word_scores = self._centroids.T[buckets] * idf[:, None]
 
     def topic(self, words: tuple[str, ...]) -> int | None:
         """The nearest centroid of a prompt's words, or None (memoised per word set)."""
         if words in self._assigned:
             return self._assigned[words]
-        assert self._centroids is not None
-        vector = self._vector(words)
-        found = None
-        if vector:
-            keys = list(vector)
-            found = int(np.argmax(self._centroids[:, keys] @ np.fromiter(vector.values(), float)))
+        # the nearest centroid of the L2-normalised hashed TF-IDF vector: the norm scales every
+        # similarity alike, so the argmax of the unnormalised sum of word contributions is the same
+        index = self._word_row
+        rows = [index[word] for word in words if word in index]
+        found = int(np.argmax(self._word_scores[rows].sum(axis=0))) if rows else None
         if len(self._assigned) >= 1 << 16:
             self._assigned.clear()
         self._assigned[words] = found

@@ -110,6 +110,7 @@ class GroupTable:
             new = self.contribution(row)
             old = row.get("contrib") or new
             row["contrib"] = new
+            delta = [value - before for value, before in zip(new, old, strict=True)]
             detector.dirty.add(ACCOUNT + account)
             keys = row["keys"]
             for key, state in keys.items():
@@ -122,7 +123,7 @@ class GroupTable:
                 sums = group["sums"]
                 if state == SUMMED:
                     for i in range(width):
-                        sums[i] += new[i] - old[i]
+                        sums[i] += delta[i]
                     touched.add(key)
                     continue
                 group["size"] += 1
