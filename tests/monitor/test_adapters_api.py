@@ -267,3 +267,25 @@ def test_one_bad_span_does_not_cost_its_batch(tmp_path: Path) -> None:
         (1, 3, IssueKind.MISSING_FIELD),
         (2, None, IssueKind.TRUNCATED),
     ]
+
+
+def test_values_that_used_to_crash_the_reader_are_reported_instead(tmp_path: Path) -> None:
+    # found by fuzzing: a superscript digit passes str.isdigit() but not float(); an integer literal
+    # longer than any double overflows float(); an OTel operation that is a list is unhashable
+    superscript = samples.gateway("req_sup", timestamp="1772446272\u00b2")
+    huge = samples.gateway("req_huge", latency_ms=10**400)
+    huge_ts = samples.gateway("req_huge_ts", timestamp=10**400)
+    span = samples.otel_flat_span()
+    span["attributes"]["gen_ai.operation.name"] = ["chat"]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"".join(samples.line(r) for r in (superscript, huge, huge_ts, span, samples.gateway())))
+    events, report = run(path)
+    assert [e.event_id for e in events] == ["gw:req_huge", "gw:req_0001"]
+    assert events[0].latency_ms is None
+    kinds = [(i.line, i.kind, i.severity) for i in report.issues]
+    assert kinds == [
+        (1, IssueKind.BAD_TIMESTAMP, Severity.ERROR),
+        (2, IssueKind.WRONG_TYPE, Severity.WARNING),
+        (3, IssueKind.BAD_TIMESTAMP, Severity.ERROR),
+        (4, IssueKind.WRONG_TYPE, Severity.ERROR),
+    ]

@@ -24,7 +24,7 @@ from modeltrace.monitor.adapters import (
 )
 from modeltrace.monitor.events import Event
 from modeltrace.monitor.limits import DEFAULT_LIMITS, IngestLimits
-from modeltrace.monitor.records import FileSpan, ReadProblem, read_records
+from modeltrace.monitor.records import FileSpan, RawRecord, ReadProblem, read_records
 from modeltrace.monitor.report import IngestIssue, IngestReport, IssueKind, Severity
 
 # Folders are walked for these; a file named explicitly is read whatever its name.
@@ -95,6 +95,10 @@ def _ingest_file(
     ctx = ParseContext(str(path), limits, report, on_issue)
     current: Adapter | None = adapters[forced] if forced else None
     records_by_format, events_by_format = report.records_by_format, report.events_by_format
+    # adapters whose records hold one event each: called directly, without a generator per record
+    single: dict[str, Callable[[RawRecord, ParseContext], Event] | None] = {
+        name: getattr(adapter, "event", None) for name, adapter in adapters.items()
+    }
     for item in read_records(path, limits, span):
         if isinstance(item, ReadProblem):
             ctx.format = current.name if current else None
@@ -113,10 +117,16 @@ def _ingest_file(
         name = current.name
         ctx.format = name
         records_by_format[name] += 1
+        one = single[name]
         try:
-            for event in current.parse(item, ctx):
+            if one is not None:
+                event = one(item, ctx)
                 events_by_format[name] += 1
                 yield event
+            else:
+                for event in current.parse(item, ctx):
+                    events_by_format[name] += 1
+                    yield event
         except RecordRejectedError as rejected:
             ctx.error(rejected.kind, rejected.detail)
 

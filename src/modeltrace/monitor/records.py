@@ -25,7 +25,7 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -35,6 +35,8 @@ from modeltrace.monitor.limits import DEFAULT_LIMITS, IngestLimits
 from modeltrace.monitor.report import IssueKind
 
 _DECODER = json.JSONDecoder()
+# the C scanner behind raw_decode, called directly on the hot path (raw_decode only wraps it)
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 # surrogateescape turns each byte that is not UTF-8 into one of these; JSON text cannot contain them
 # otherwise (an escaped "\udc80" in JSON is six ASCII characters).
@@ -44,6 +46,22 @@ _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _INCOMPLETE_MARGIN = 8
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _PRETTY_OPENING = re.compile(r"[\[{][ \t\r]*\n")
+
+
+def _holds_escaped_byte(text: str) -> bool:
+    """Whether decoded text holds a byte that was not UTF-8, without a regex pass over the chunk.
+
+    The ``surrogateescape`` decoder emits a surrogate only for such a byte (UTF-8-encoded surrogates are
+    invalid UTF-8 and escaped byte by byte), so the text holds one exactly when it does not encode as
+    strict UTF-8; ``isascii`` answers that in O(1) for all-ASCII text.
+    """
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class RawRecord:
@@ -115,7 +133,9 @@ class _Buffer:
         self._stream = stream
         self._limits = limits
         self._compressed = compressed
-        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        # Strict until the first byte that is not UTF-8: valid input then needs no scan for escaped
+        # bytes. Its errors mode switches to surrogateescape there (see _decode).
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.text = ""
         self.pos = 0
         self.base = 0  # characters dropped from the front of the window so far
@@ -136,7 +156,7 @@ class _Buffer:
         except OSError as exc:
             kind = IssueKind.DECOMPRESSION if self._compressed else IssueKind.UNREADABLE_FILE
             raise _BadRecordError(kind, f"read failed: {exc}", self.line) from None
-        new = self._decoder.decode(data, final=not data)
+        new, escaped = self._decode(data)
         if not data:
             self.eof = True
         if not self._started:
@@ -147,11 +167,27 @@ class _Buffer:
             self.text = self.text[self.pos :]
             self.pos = 0
             if self.dirty:
-                self.dirty = _ESCAPED_BYTE.search(self.text) is not None
+                self.dirty = _holds_escaped_byte(self.text)
         if new:
             self.text += new
-            if not self.dirty and _ESCAPED_BYTE.search(new) is not None:
+            if escaped:
                 self.dirty = True
+
+    def _decode(self, data: bytes) -> tuple[str, bool]:
+        """The text of the next bytes, and whether it holds escaped bytes that were not UTF-8.
+
+        What a ``surrogateescape`` decoder would return: a failed strict call leaves the decoder's state as
+        it was (the incremental decoder buffers undecided bytes only on success), and strict and
+        ``surrogateescape`` decode valid bytes alike, so the same bytes are decoded again the other way.
+        """
+        decoder = self._decoder
+        if decoder.errors == "strict":
+            try:
+                return decoder.decode(data, final=not data), False
+            except UnicodeDecodeError:
+                decoder.errors = "surrogateescape"
+        new = decoder.decode(data, final=not data)
+        return new, _holds_escaped_byte(new)
 
     def advance(self, new_pos: int) -> None:
         self.line += self.text.count("\n", self.pos, new_pos)
@@ -159,6 +195,11 @@ class _Buffer:
 
     def skip_whitespace(self) -> bool:
         """Move to the next non-blank character; False at the end of the input."""
+        text, pos = self.text, self.pos
+        if pos + 1 < len(text) and text[pos] == "\n" and text[pos + 1] not in " \t\r\n":
+            # JSON lines: the newline that ended the last record, then the next one
+            self.pos, self.line = pos + 1, self.line + 1
+            return True
         while True:
             end = _WHITESPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
             self.advance(end)
@@ -187,6 +228,14 @@ class _Buffer:
 
     def decode(self, max_chars: int) -> tuple[Any, int]:
         """The JSON value at ``pos`` and where it ends; reads more input as needed, up to ``max_chars``."""
+        try:
+            # the usual case, a whole object already in the window: the loop below would return it as is
+            value, end = _SCAN(self.text, self.pos)
+        except (StopIteration, ValueError, RecursionError):
+            pass  # the loop below decodes it again, and reads more input or reports the error
+        else:
+            if value.__class__ is dict and end - self.pos <= max_chars:
+                return value, end
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.text, self.pos)
@@ -274,14 +323,20 @@ class _RecordReader:
                     yield ReadProblem(line, None, IssueKind.TRUNCATED, "line ends inside a JSON value")
                     buf.skip_line()
                     continue
-                escaped = buf.has_escaped_bytes(start, end)
-                buf.advance(end)
+                escaped = buf.dirty and buf.has_escaped_bytes(start, end)
+                if multiline:
+                    buf.advance(end)
+                else:
+                    buf.pos = end  # no newline inside: checked above
                 if escaped:
                     yield ReadProblem(
                         line, None, IssueKind.INVALID_UTF8, "record contains bytes that are not UTF-8"
                     )
                     continue
-                if value.__class__ is dict and _wrapper_key(value) is None:
+                if value.__class__ is dict and (
+                    ("Records" not in value and "resourceSpans" not in value and "items" not in value)
+                    or _wrapper_key(value) is None
+                ):
                     yield RawRecord(value, line)  # the common case, without a nested generator
                 else:
                     yield from self._expand(value, line)

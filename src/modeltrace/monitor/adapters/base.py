@@ -29,6 +29,10 @@ class RecordRejectedError(Exception):
 
 
 class Adapter(Protocol):
+    """A log format. One whose records each hold exactly one event may also define
+    ``event(record, ctx) -> Event``, returning what ``parse`` would yield; ingestion then calls it
+    instead of making a generator per record."""
+
     name: str
 
     def matches(self, record: RawRecord) -> bool:

@@ -135,6 +135,10 @@ class CloudTrailAdapter:
         return record.wrapper == "Records" or ("eventSource" in obj and "eventName" in obj)
 
     def parse(self, record: RawRecord, ctx: ParseContext) -> Iterator[Event]:
+        yield self.event(record, ctx)
+
+    def event(self, record: RawRecord, ctx: ParseContext) -> InfraEvent:
+        """The record's one event (what ``parse`` yields), without a generator per record."""
         obj = record.obj
         raw_time = obj.get("eventTime")
         if raw_time is None:
@@ -198,7 +202,7 @@ class CloudTrailAdapter:
             else f.flag(attributes.get("mfaAuthenticated"), ctx, "sessionContext.attributes.mfaAuthenticated")
         )
         native_id = f.text(obj.get("eventID"), ctx, "eventID", 128)
-        yield InfraEvent(
+        return InfraEvent(
             event_id=f"ct:{native_id}" if native_id else f"ct:sha:{f.canonical_digest(obj)}",
             ts=ts,
             source=self.name,

@@ -19,6 +19,18 @@ from modeltrace.monitor.report import IssueKind
 
 # Timestamps outside this window are corrupt or hostile, not old or future logs (1990 … 2200).
 _MIN_TS, _MAX_TS = 631152000.0, 7258118400.0
+# Below this an int converts to a finite float, so number() neither overflows nor warns.
+_FLOAT_SAFE = 1 << 1000
+_isfinite = math.isfinite
+_HEX = "0123456789abcdef"
+
+
+class AtypicalError(Exception):
+    """A value a fast path does not handle (it would warn, or needs the general helper's care).
+
+    The adapters' fast paths are side-effect free: on this error the record is parsed again, from the
+    start, by the general path, which reports what there is to report.
+    """
 
 
 def clean(value: str) -> str:
@@ -92,7 +104,10 @@ def number(value: Any, ctx: ParseContext, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an integer literal longer than any double (JSON allows it)
+            result = math.nan
     elif isinstance(value, str) and 0 < len(value) <= 32:
         try:
             result = float(value)
@@ -146,11 +161,15 @@ def parse_timestamp(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return _epoch(float(value))
+        try:
+            return _epoch(float(value))
+        except OverflowError:  # an integer longer than any double
+            return None
     if not isinstance(value, str) or not 0 < len(value) <= 64:
         return None
     stripped = value.strip()
-    if stripped[:1].isdigit() and stripped.replace(".", "", 1).isdigit():
+    # ASCII only: str.isdigit() also accepts superscripts and other scripts' digits, which float() refuses
+    if stripped.isascii() and stripped[:1].isdigit() and stripped.replace(".", "", 1).isdigit():
         return _epoch(float(stripped))
     try:
         moment = datetime.fromisoformat(stripped)
@@ -161,16 +180,81 @@ def parse_timestamp(value: Any) -> float | None:
     return _epoch(moment.timestamp())
 
 
+# -- fast-path variants: the same result as the helper above for the values they accept, else
+# AtypicalError. They take no context, because a value they accept is never reported.
+
+
+def plain_text(value: Any, limit: int) -> str | None:
+    """``text(value, ctx, name, limit)`` for a ``str`` or ``None``."""
+    if value.__class__ is str:
+        return value if len(value) <= limit and value.isascii() else clean(value[:limit])
+    if value is None:
+        return None
+    raise AtypicalError
+
+
+def plain_integer(value: Any) -> int | None:
+    """``integer(value, ...)`` for an ``int`` or ``None``."""
+    if value is None or value.__class__ is int:
+        return value
+    raise AtypicalError
+
+
+def plain_count(value: Any) -> int | None:
+    """``count(value, ...)`` for a non-negative ``int`` or ``None``."""
+    if value is None or (value.__class__ is int and value >= 0):
+        return value
+    raise AtypicalError
+
+
+def plain_number(value: Any) -> float | None:
+    """``number(value, ...)`` for a finite ``float``, an ``int`` a float holds, or ``None``."""
+    if value is None:
+        return None
+    if value.__class__ is float and _isfinite(value):
+        return value  # float(value) of a float is the value itself
+    if value.__class__ is int and -_FLOAT_SAFE < value < _FLOAT_SAFE:
+        return float(value)
+    raise AtypicalError
+
+
+def plain_flag(value: Any) -> bool | None:
+    """``flag(value, ...)`` for a ``bool`` or ``None``."""
+    if value is None or value.__class__ is bool:
+        return value
+    raise AtypicalError
+
+
+def plain_sub(value: Any) -> dict[str, Any]:
+    """``sub(obj, key, ctx)`` given ``obj.get(key)``, for an object or ``None``."""
+    if value.__class__ is dict:
+        return value
+    if value is None:
+        return {}
+    raise AtypicalError
+
+
 def digest_field(value: Any, ctx: ParseContext, name: str) -> str | None:
     """A hash a log carries instead of text: hex, optionally ``sha256:``-prefixed; kept lower-case."""
     raw = text(value, ctx, name, 160)
     if raw is None:
         return None
     raw = raw.lower().removeprefix("sha256:")
-    if raw and all(c in "0123456789abcdef" for c in raw):
+    if raw and not raw.strip(_HEX):  # only hex digits (strip leaves whatever is not one)
         return raw
     ctx.warn(IssueKind.WRONG_TYPE, f"{name}: not a hex digest")
     return None
+
+
+def plain_digest(value: Any) -> str | None:
+    """``digest_field(value, ...)`` for ``None`` or a hex digest."""
+    raw = plain_text(value, 160)
+    if raw is None:
+        return None
+    raw = raw.lower().removeprefix("sha256:")
+    if raw and not raw.strip(_HEX):
+        return raw
+    raise AtypicalError
 
 
 def first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:

@@ -28,6 +28,7 @@ text. Required: a parseable timestamp. A record without account and key is kept,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,6 +70,10 @@ def _endpoint(path: str | None) -> str | None:
         if trimmed.endswith(suffix):
             return name
     return trimmed.rsplit("/", 1)[-1][:64] or None
+
+
+# The fast path's _endpoint: a gateway serves a handful of paths, so most records repeat one.
+_cached_endpoint = functools.lru_cache(maxsize=1024)(_endpoint)
 
 
 def _prompt_source(request: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
@@ -129,6 +134,17 @@ class GatewayAdapter:
         )
 
     def parse(self, record: RawRecord, ctx: ParseContext) -> Iterator[Event]:
+        yield self.event(record, ctx)
+
+    def event(self, record: RawRecord, ctx: ParseContext) -> ApiRequest:
+        """The record's one event (what ``parse`` yields), without a generator per record."""
+        try:
+            return _typical_event(record, ctx)
+        except f.AtypicalError:
+            return self.parse_general(record, ctx)
+
+    def parse_general(self, record: RawRecord, ctx: ParseContext) -> ApiRequest:
+        """The event of any record, reporting every field it drops (``parse`` tries a fast path first)."""
         obj = record.obj
         raw_ts = obj.get("timestamp")
         if raw_ts is None:
@@ -181,7 +197,7 @@ class GatewayAdapter:
         details = usage.get("completion_tokens_details", usage.get("output_tokens_details"))
         reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
 
-        yield ApiRequest(
+        return ApiRequest(
             event_id=event_id,
             ts=ts,
             source=self.name,
@@ -235,3 +251,113 @@ class GatewayAdapter:
             latency_ms=f.number(obj.get("latency_ms"), ctx, "latency_ms"),
             response_model=f.text(response.get("model"), ctx, "response.model", 200),
         )
+
+
+def _typical_event(record: RawRecord, ctx: ParseContext) -> ApiRequest:
+    """``parse_general`` for a record with nothing to report, without a helper call per field.
+
+    Each value is computed by the general path's expression, with ``fields.plain_*`` in place of the
+    helper that could warn; a value those do not accept, or anything the general path would report,
+    raises :class:`~.fields.AtypicalError` before any side effect, and the record takes the general path.
+    The digests of whole JSON values come last, once every field is known to be typical: if one of them
+    raises (nesting too deep to encode), the general path would have raised it too, having reported
+    nothing before.
+    """
+    obj = record.obj
+    ts = f.parse_timestamp(obj.get("timestamp"))  # None (absent, an alias, or unusable): general path
+    request, response = obj.get("request"), obj.get("response")
+    if ts is None or request.__class__ is not dict or response.__class__ is not dict:
+        raise f.AtypicalError
+    limits = ctx.limits
+    field_chars = limits.max_field_chars
+
+    value = obj.get("account_id")
+    account = f.plain_text(value if value is not None else f.first(obj, ACCOUNT_KEYS), field_chars)
+    value = obj.get("api_key_id")
+    key = f.plain_text(value if value is not None else f.first(obj, KEY_KEYS), field_chars)
+    if account is None and key is None:
+        raise f.AtypicalError  # a warning
+    value = obj.get("request_id")
+    native_id = f.plain_text(value if value is not None else f.first(obj, ID_KEYS), 200)
+
+    prompt, system, message_count = _prompt_source(request)
+    prompt_text: str | None = None
+    prompt_hash: str | None = None
+    prompt_chars: int | None = None
+    if prompt is not None:
+        prompt_text, prompt_hash, prompt_chars = bounded(prompt, limits.max_prompt_chars)
+    else:
+        prompt_hash = f.plain_digest(obj.get("prompt_sha256"))
+    system_hash = (
+        bounded(system, 0)[1] if system is not None else f.plain_digest(obj.get("system_prompt_sha256"))
+    )
+    tools = request.get("tools", request.get("functions"))
+    tools_listed = isinstance(tools, list)
+    tools_hash = None if tools_listed else f.plain_digest(obj.get("tools_sha256"))
+
+    completion, finish_reason, choices = _completion(response)
+    completion_text: str | None = None
+    completion_hash: str | None = None
+    if completion is not None:
+        completion_text, completion_hash, _ = bounded(completion, limits.max_completion_chars)
+    else:
+        completion_hash = f.plain_digest(obj.get("completion_sha256"))
+    usage = f.as_dict(response.get("usage")) or f.plain_sub(obj.get("usage"))
+    details = usage.get("completion_tokens_details", usage.get("output_tokens_details"))
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    logprobs = request.get("logprobs")
+
+    # Slots assigned one by one: a keyword call with 43 arguments costs more than all of this.
+    event = object.__new__(ApiRequest)
+    event.ts = ts
+    event.source = GatewayAdapter.name
+    event.origin = ctx.origin()
+    event.account_id = account
+    event.key_id = key
+    event.org_id = f.plain_text(f.first(obj, ORG_KEYS), field_chars)
+    event.end_user = f.plain_text(request.get("user", request.get("safety_identifier")), field_chars)
+    event.source_ip = f.plain_text(f.first(obj, IP_KEYS), 64)
+    event.user_agent = f.plain_text(obj.get("user_agent", obj.get("ua")), field_chars)
+    event.country = f.plain_text(obj.get("country", obj.get("geo_country")), 8)
+    event.asn = f.plain_integer(obj.get("asn"))
+    event.network_type = None
+    event.session_id = f.plain_text(obj.get("session_id", obj.get("conversation_id")), field_chars)
+    event.endpoint = f.plain_text(obj.get("endpoint"), 64) or _cached_endpoint(
+        f.plain_text(obj.get("path"), field_chars)
+    )
+    event.model = f.plain_text(request.get("model", obj.get("model")), 200)
+    event.max_tokens = f.plain_count(
+        f.first(request, ("max_tokens", "max_completion_tokens", "max_output_tokens"))
+    )
+    event.temperature = f.plain_number(request.get("temperature"))
+    event.top_p = f.plain_number(request.get("top_p"))
+    event.n = f.plain_count(request.get("n"))
+    event.seed = f.plain_integer(request.get("seed"))
+    event.stream = f.plain_flag(request.get("stream"))
+    event.logprobs = logprobs > 0 if logprobs.__class__ is int else f.plain_flag(logprobs)
+    event.top_logprobs = f.plain_count(request.get("top_logprobs"))
+    event.has_system_prompt = True if system_hash else (False if "messages" in request else None)
+    event.system_prompt_hash = system_hash
+    event.message_count = (
+        message_count if message_count is not None else f.plain_count(obj.get("message_count"))
+    )
+    event.prompt_text = prompt_text
+    event.prompt_hash = prompt_hash
+    event.prompt_chars = prompt_chars
+    event.completion_text = completion_text
+    event.completion_hash = completion_hash
+    event.choices = choices
+    event.input_tokens = f.plain_count(f.first(usage, ("prompt_tokens", "input_tokens")))
+    event.output_tokens = f.plain_count(f.first(usage, ("completion_tokens", "output_tokens")))
+    event.reasoning_tokens = f.plain_count(reasoning)
+    event.status_code = f.plain_integer(obj.get("status", obj.get("status_code")))
+    event.finish_reason = f.plain_text(finish_reason, 64)
+    event.latency_ms = f.plain_number(obj.get("latency_ms"))
+    event.response_model = f.plain_text(response.get("model"), 200)
+
+    if tools_listed:
+        tools_hash = tools_digest(tools) if tools else None
+    event.has_tools = True if tools_hash else (False if tools_listed else None)
+    event.tools_hash = tools_hash
+    event.event_id = f"gw:{native_id}" if native_id else f"gw:sha:{f.canonical_digest(obj)}"
+    return event

@@ -85,6 +85,10 @@ class K8sAuditAdapter:
         return "auditID" in obj and "verb" in obj
 
     def parse(self, record: RawRecord, ctx: ParseContext) -> Iterator[Event]:
+        yield self.event(record, ctx)
+
+    def event(self, record: RawRecord, ctx: ParseContext) -> InfraEvent:
+        """The record's one event (what ``parse`` yields), without a generator per record."""
         obj = record.obj
         raw_time = obj.get("requestReceivedTimestamp", obj.get("stageTimestamp"))
         if raw_time is None:
@@ -138,7 +142,7 @@ class K8sAuditAdapter:
         else:
             event_id = f"k8s:{audit_id}:{str(stage)[:32]}"
         action = f"{resource_kind}/{subresource}" if subresource else resource_kind
-        yield InfraEvent(
+        return InfraEvent(
             event_id=event_id,
             ts=ts,
             source=self.name,

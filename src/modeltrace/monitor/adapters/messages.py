@@ -8,11 +8,17 @@ The *prompt* is the last user message: what this request asks, as opposed to the
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 from modeltrace.monitor.adapters.fields import clean, sha256_hex
 
 _SYSTEM_ROLES = ("system", "developer")
+# json.loads(text) is this decoder's scanner plus a check that only whitespace follows: called directly,
+# it skips the two Python layers json.loads adds to each attribute (the OTel spans carry several).
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 def content_text(content: Any) -> str | None:
@@ -64,9 +70,11 @@ def maybe_json(value: Any) -> Any:
     """OTel allows structured attributes to be recorded as JSON text; decode those (bounded by the record)."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            return json.loads(value)
-        except (ValueError, RecursionError):
+            decoded, end = _SCAN(value, 0)
+        except (StopIteration, ValueError, RecursionError):
             return value
+        if end == len(value) or _WHITESPACE.match(value, end).end() == len(value):  # type: ignore[union-attr]
+            return decoded
     return value
 
 

@@ -104,9 +104,16 @@ def _attributes(raw: Any) -> dict[str, Any]:
         return raw if len(raw) <= _MAX_ATTRIBUTES else dict(list(raw.items())[:_MAX_ATTRIBUTES])
     out: dict[str, Any] = {}
     if isinstance(raw, list):
-        for item in raw[:_MAX_ATTRIBUTES]:
-            if isinstance(item, dict) and isinstance(item.get("key"), str):
-                out[item["key"]] = _otlp_value(item.get("value"))
+        for item in raw[:_MAX_ATTRIBUTES] if len(raw) > _MAX_ATTRIBUTES else raw:
+            if isinstance(item, dict):
+                key = item.get("key")
+                if isinstance(key, str):
+                    value = item.get("value")
+                    # most attributes are strings: _otlp_value's first answer, without the call
+                    if isinstance(value, dict) and "stringValue" in value:
+                        out[key] = value["stringValue"]
+                    else:
+                        out[key] = _otlp_value(value)
     return out
 
 
@@ -175,9 +182,19 @@ class OtelAdapter:
         if operation is None and "gen_ai.request.model" not in attrs:
             ctx.skip("otel_span_without_gen_ai")
             return None
-        if operation is not None and operation not in INFERENCE_OPERATIONS:
-            ctx.skip(f"otel_gen_ai_{str(operation)[:32]}_span")
+        if operation is not None and not isinstance(operation, str):
+            # a list or object here is a broken exporter, not an operation we do not monitor
+            ctx.error(
+                IssueKind.WRONG_TYPE, f"gen_ai.operation.name: expected a string, got {str(operation)[:40]!r}"
+            )
             return None
+        if operation is not None and operation not in INFERENCE_OPERATIONS:
+            ctx.skip(f"otel_gen_ai_{operation[:32]}_span")
+            return None
+        try:
+            return _typical_span(span, attrs, operation, ctx)
+        except f.AtypicalError:
+            pass
         context = f.as_dict(span.get("context"))
         start_raw = span.get("startTimeUnixNano", span.get("start_time"))
         start = f.parse_timestamp(start_raw)
@@ -308,3 +325,135 @@ class OtelAdapter:
             latency_ms=(end - start) * 1000.0 if end is not None and end >= start else None,
             response_model=f.text(attrs.get("gen_ai.response.model"), ctx, "gen_ai.response.model", 200),
         )
+
+
+def _typical_span(
+    span: dict[str, Any], attrs: dict[str, Any], operation: Any, ctx: ParseContext
+) -> ApiRequest:
+    """The rest of ``_span`` for an inference span with nothing to report, without a helper call per field.
+
+    As :func:`~.gateway._typical_event`: the general path's expressions with ``fields.plain_*`` in place of
+    the helpers that could warn or report; :class:`~.fields.AtypicalError`, before any side effect, sends
+    the span down the general path; digests of whole JSON values come last.
+    """
+    context = f.as_dict(span.get("context"))
+    start = f.parse_timestamp(span.get("startTimeUnixNano", span.get("start_time")))
+    if start is None:
+        raise f.AtypicalError  # an error
+    end = f.parse_timestamp(span.get("endTimeUnixNano", span.get("end_time")))
+    trace = _hex_id(span.get("traceId", context.get("trace_id")))
+    span_id = _hex_id(span.get("spanId", context.get("span_id")))
+    limits = ctx.limits
+    field_chars = limits.max_field_chars
+
+    account = f.plain_text(f.first(attrs, ("modeltrace.account.id", "user.id", "enduser.id")), field_chars)
+    key = f.plain_text(attrs.get("modeltrace.api_key.id"), field_chars)
+    if account is None and key is None:
+        raise f.AtypicalError  # a warning
+
+    inputs = maybe_json(attrs.get("gen_ai.input.messages"))
+    prompt = system = None
+    message_count = None
+    if isinstance(inputs, list):
+        prompt, system, message_count = last_user_text(inputs), system_text(inputs), len(inputs)
+    else:
+        legacy = maybe_json(
+            attrs.get("gen_ai.prompt")
+            or _event_text(span.get("events"), "gen_ai.content.prompt", "gen_ai.prompt")
+        )
+        if isinstance(legacy, list):
+            prompt, system, message_count = last_user_text(legacy), system_text(legacy), len(legacy)
+        elif isinstance(legacy, str):
+            prompt, message_count = legacy, 1
+    instructions = maybe_json(attrs.get("gen_ai.system_instructions"))
+    if instructions is not None:
+        system = content_text(instructions) or system
+    prompt_text: str | None = None
+    prompt_hash: str | None = None
+    prompt_chars: int | None = None
+    if prompt is not None:
+        prompt_text, prompt_hash, prompt_chars = bounded(prompt, limits.max_prompt_chars)
+    else:
+        prompt_hash = f.plain_digest(attrs.get("modeltrace.prompt.sha256"))
+
+    outputs = maybe_json(attrs.get("gen_ai.output.messages"))
+    completion = None
+    choices = None
+    if isinstance(outputs, list) and outputs:
+        completion, choices = message_text(outputs[0]), len(outputs)
+    else:
+        legacy_out = attrs.get("gen_ai.completion") or _event_text(
+            span.get("events"), "gen_ai.content.completion", "gen_ai.completion"
+        )
+        legacy_out = maybe_json(legacy_out)
+        if isinstance(legacy_out, list) and legacy_out:
+            completion, choices = message_text(legacy_out[0]), len(legacy_out)
+        elif isinstance(legacy_out, str):
+            completion, choices = legacy_out, 1
+    completion_text: str | None = None
+    completion_hash: str | None = None
+    if completion is not None:
+        completion_text, completion_hash, _ = bounded(completion, limits.max_completion_chars)
+    else:
+        completion_hash = f.plain_digest(attrs.get("modeltrace.completion.sha256"))
+
+    tools = maybe_json(attrs.get("gen_ai.tool.definitions"))
+    reasons = attrs.get("gen_ai.response.finish_reasons")
+    finish = reasons[0] if isinstance(reasons, list) and reasons else reasons
+    status = f.as_dict(span.get("status"))
+    status_code = f.plain_integer(attrs.get("http.response.status_code"))
+    if status_code is None and status.get("code", status.get("status_code")) in _ERROR_STATUS:
+        status_code = 500
+
+    # Slots assigned one by one: a keyword call with 43 arguments costs more than all of this.
+    event = object.__new__(ApiRequest)
+    event.ts = start
+    event.source = OtelAdapter.name
+    event.origin = ctx.origin()
+    event.account_id = account
+    event.key_id = key
+    event.org_id = f.plain_text(attrs.get("modeltrace.org.id"), field_chars)
+    event.end_user = f.plain_text(attrs.get("enduser.pseudo.id"), field_chars)
+    event.source_ip = f.plain_text(attrs.get("client.address"), 64)
+    event.user_agent = f.plain_text(attrs.get("user_agent.original"), field_chars)
+    event.country = f.plain_text(attrs.get("geo.country.iso_code"), 8)
+    event.asn = None
+    event.network_type = None
+    event.session_id = f.plain_text(f.first(attrs, ("gen_ai.conversation.id", "session.id")), field_chars)
+    event.endpoint = f.plain_text(operation, 64) or "chat"
+    event.model = f.plain_text(attrs.get("gen_ai.request.model"), 200)
+    event.max_tokens = f.plain_count(attrs.get("gen_ai.request.max_tokens"))
+    event.temperature = f.plain_number(attrs.get("gen_ai.request.temperature"))
+    event.top_p = f.plain_number(attrs.get("gen_ai.request.top_p"))
+    event.n = f.plain_count(attrs.get("gen_ai.request.choice.count"))
+    event.seed = f.plain_integer(attrs.get("gen_ai.request.seed"))
+    event.stream = f.plain_flag(attrs.get("gen_ai.request.stream"))
+    event.logprobs = f.plain_flag(attrs.get("modeltrace.request.logprobs"))
+    event.top_logprobs = f.plain_count(attrs.get("modeltrace.request.top_logprobs"))
+    event.has_tools = bool(tools) if tools is not None else None
+    event.has_system_prompt = True if system is not None else (False if isinstance(inputs, list) else None)
+    event.system_prompt_hash = bounded(system, 0)[1] if system is not None else None
+    event.message_count = message_count
+    event.prompt_text = prompt_text
+    event.prompt_hash = prompt_hash
+    event.prompt_chars = prompt_chars
+    event.completion_text = completion_text
+    event.completion_hash = completion_hash
+    event.choices = choices
+    event.input_tokens = f.plain_count(
+        f.first(attrs, ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"))
+    )
+    event.output_tokens = f.plain_count(
+        f.first(attrs, ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"))
+    )
+    event.reasoning_tokens = f.plain_count(attrs.get("gen_ai.usage.reasoning.output_tokens"))
+    event.status_code = status_code
+    event.finish_reason = f.plain_text(finish, 64)
+    event.latency_ms = (end - start) * 1000.0 if end is not None and end >= start else None
+    event.response_model = f.plain_text(attrs.get("gen_ai.response.model"), 200)
+
+    event.tools_hash = tools_digest(tools) if tools else None
+    event.event_id = (
+        f"otel:{trace}/{span_id}" if trace and span_id else f"otel:sha:{f.canonical_digest(span)}"
+    )
+    return event
