@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -40,11 +41,16 @@ class PerAccountThreshold(Detector):
             return []
         account = event.account_id
         row = self.row(account, lambda: {"times": [], "ev": [], "alerted": False})
-        times = [t for t in row["times"] if event.ts - t < 86400] + [event.ts]
-        row["times"] = times
+        if row["alerted"]:
+            return []  # one alert per account; a busy account's times need not be kept after it
+        times = row["times"]
+        # requests arrive in time order (to within clock skew), so the day's window starts after the
+        # last time more than 24 h old; rebuilding the list per request was quadratic for busy accounts
+        del times[: bisect.bisect_right(times, event.ts - 86400)]
+        times.append(event.ts)
         add_capped(row["ev"], event.event_id, 25)
         limit = self.context.daily_limits.get(account, self.default_limit)
-        if row["alerted"] or len(times) < self.share * limit:
+        if len(times) < self.share * limit:
             return []
         row["alerted"] = True
         return [
@@ -69,6 +75,9 @@ def text_vector(text: str, dim: int) -> np.ndarray:
         vec[key % dim] += weight
     norm = float(np.linalg.norm(vec))
     return vec / norm if norm else vec
+
+
+SHAPIRO_WINDOW = 500  # the latest distances PRADA's normality test reads
 
 
 class Prada(Detector):
@@ -103,6 +112,8 @@ class Prada(Detector):
         row = self.row(
             account, lambda: {"kept": [], "dist": [], "ev": [], "first": event.ts, "alerted": False}
         )
+        if row["alerted"]:
+            return []  # one alert per account: what follows it changes nothing
         x = text_vector(event.prompt_text, self.dim)
         add_capped(row["ev"], event.event_id, 25)
         if not row["kept"]:
@@ -110,16 +121,27 @@ class Prada(Detector):
             return []
         kept = self._kept[account]
         d = float(np.min(np.linalg.norm(kept - x, axis=1)))
+        # the threshold's mean and std over every distance so far, from running sums; the list keeps
+        # only the last SHAPIRO_WINDOW (what the test reads): a list of all of them made a busy account
+        # quadratic, in the mean and std and in re-serialising it at every commit
+        count, total, squares = row.get("dn", 0), row.get("ds", 0.0), row.get("dq", 0.0)
+        if count:
+            mean = total / count
+            threshold = mean - math.sqrt(max(0.0, squares / count - mean * mean))
+        else:
+            threshold = 0.0
+        row["dn"], row["ds"], row["dq"] = count + 1, total + d, squares + d * d
         dist = row["dist"]
-        threshold = float(np.mean(dist) - np.std(dist)) if dist else 0.0
         dist.append(d)
+        if len(dist) > 2 * SHAPIRO_WINDOW:
+            del dist[:-SHAPIRO_WINDOW]
         if d > threshold and len(row["kept"]) < self.max_kept:
             self._keep(account, row, x)
-        if row["alerted"] or len(dist) < self.min_distances or len(set(dist)) < 3:
+        if count + 1 < self.min_distances or len(set(dist)) < 3:
             return []
         from scipy import stats  # slow to import: only when PRADA runs
 
-        w = float(stats.shapiro(np.asarray(dist[-500:])).statistic)
+        w = float(stats.shapiro(np.asarray(dist[-SHAPIRO_WINDOW:])).statistic)
         if math.isnan(w) or w >= self.delta:
             return []
         row["alerted"] = True
@@ -131,7 +153,7 @@ class Prada(Detector):
                 score=1 - w,
                 detected_at=event.ts,
                 window=(row["first"], event.ts),
-                signals={"shapiro_w": round(w, 4), "distances": len(dist), "delta": self.delta},
+                signals={"shapiro_w": round(w, 4), "distances": count + 1, "delta": self.delta},
                 evidence=list(row["ev"]),
                 accounts=[account],
                 summary=f"account {account}: query distances not normal (W = {w:.3f} < {self.delta})",
