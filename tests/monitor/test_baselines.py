@@ -14,7 +14,22 @@ from modeltrace.monitor.featurize import Featurizer
 from modeltrace.monitor.state import StateStore
 
 START = 1_700_000_000.0
-WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
+WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+]
 
 
 def _request(account: str, i: int, prompt: str) -> ApiRequest:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from modeltrace.monitor.features import chunks, gram_list
+from modeltrace.monitor.features import chunks, gram_list, padded_words, windows
 
 PROTOTYPES: dict[str, tuple[str, ...]] = {
     "step_by_step": (
@@ -83,7 +83,7 @@ class ReasoningScorer:
     def __init__(
         self, prototypes: dict[str, tuple[str, ...]] = PROTOTYPES, cache_size: int = 1 << 17
     ) -> None:
-        self._vocab: dict[str, list[tuple[int, float]]] = {}
+        vocab: dict[str, list[tuple[int, float]]] = {}
         self._family: list[str] = []
         for family, texts in prototypes.items():
             for text in texts:
@@ -92,7 +92,12 @@ class ReasoningScorer:
                 counts = Counter(gram_list(text))
                 norm = math.sqrt(sum(c * c for c in counts.values())) or 1.0
                 for gram, count in sorted(counts.items()):
-                    self._vocab.setdefault(gram, []).append((pid, count / norm))
+                    vocab.setdefault(gram, []).append((pid, count / norm))
+        # gram -> its (prototype, weight) pairs, apart for the two in three grams of one prototype only (no
+        # inner loop for those); and all grams as a frozenset to intersect a chunk's grams with
+        self._single = {g: v[0] for g, v in vocab.items() if len(v) == 1}
+        self._multi = {g: tuple(v) for g, v in vocab.items() if len(v) > 1}
+        self._grams = frozenset(vocab)
         self._cache: dict[str, tuple[float, int]] = {}
         self._cache_size = cache_size
 
@@ -101,38 +106,63 @@ class ReasoningScorer:
         hit = self._cache.get(chunk)
         if hit is not None:
             return hit
-        grams = gram_list(chunk)
-        distinct = set(grams)
-        common = distinct & self._vocab.keys()
-        best = (0.0, -1)
-        if common:
-            counts = Counter(grams) if len(distinct) < len(grams) else None
-            norm = math.sqrt(sum(c * c for c in counts.values())) if counts else math.sqrt(len(grams))
-            dots: dict[int, float] = {}
-            # sorted: float sums in a fixed order, so a score is the same in every process
-            for gram in sorted(common):
-                count = counts[gram] if counts else 1
-                for pid, weight in self._vocab[gram]:
-                    dots[pid] = dots.get(pid, 0.0) + count * weight
-            pid, dot = -1, 0.0
-            for candidate, value in dots.items():  # the highest dot; the lowest index among equals
-                if value > dot or (value == dot and candidate < pid):
-                    pid, dot = candidate, value
-            best = (dot / norm, pid)
+        best = self._fresh_score(chunk)
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         self._cache[chunk] = best
         return best
 
+    def _fresh_score(self, chunk: str) -> tuple[float, int]:
+        grams = windows(padded_words(chunk))
+        distinct = set(grams)
+        common = distinct & self._grams
+        if not common:
+            return 0.0, -1
+        counts = Counter(grams) if len(distinct) < len(grams) else None
+        norm = math.sqrt(sum(c * c for c in counts.values())) if counts else math.sqrt(len(grams))
+        dots = self._dots(sorted(common), counts)
+        # the highest dot, the lowest prototype index among equals (every dot of a shared gram is > 0)
+        dot = max(dots)
+        return dot / norm, dots.index(dot)
+
+    def _dots(self, common: list[str], counts: Counter[str] | None) -> list[float]:
+        """Dot product of the chunk with every prototype (0.0 where they share no gram).
+
+        ``common`` is sorted so that each prototype's float sum runs in one fixed order, and a score is the
+        same in every process. A prototype's first term lands on 0.0, which adds exactly.
+        """
+        dots = [0.0] * len(self._family)
+        single, multi = self._single, self._multi
+        for gram in common:
+            count = counts[gram] if counts is not None else 1  # 1 * weight is weight
+            entry = single.get(gram)
+            if entry is not None:
+                dots[entry[0]] += count * entry[1]
+                continue
+            for pid, weight in multi[gram]:
+                dots[pid] += count * weight
+        return dots
+
     def score(self, text: str | None) -> tuple[float, str | None]:
         if not text:
             return 0.0, None
+        best, best_pid = self.best_of(chunks(text))
+        return best, self.family(best_pid)
+
+    def best_of(self, chunk_list: list[str]) -> tuple[float, int]:
+        """(best chunk score, its prototype index or -1): the first chunk of the highest score."""
         best, best_pid = 0.0, -1
-        for chunk in chunks(text):
-            value, pid = self.chunk_score(chunk)
+        cache = self._cache
+        for chunk in chunk_list:
+            hit = cache.get(chunk)  # chunk_score's memo, inlined: most chunks of a stream are repeats
+            value, pid = hit if hit is not None else self.chunk_score(chunk)
             if value > best:
                 best, best_pid = value, pid
-        return best, self._family[best_pid] if best_pid >= 0 else None
+        return best, best_pid
+
+    def family(self, pid: int) -> str | None:
+        """The family of a prototype index from :meth:`chunk_score` (None for -1, no prototype)."""
+        return self._family[pid] if pid >= 0 else None
 
 
 SCORER = ReasoningScorer()

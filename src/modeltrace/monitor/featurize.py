@@ -15,13 +15,22 @@ from dataclasses import dataclass
 
 from modeltrace.monitor.elicitation import SCORER
 from modeltrace.monitor.events import ApiRequest
-from modeltrace.monitor.features import NONCE, mask_nonces, skeleton_of_masked, subnet, topic_words
+from modeltrace.monitor.features import (
+    find_nonces,
+    piece_chunks,
+    pieces,
+    skeleton_tail,
+    subnet,
+    topic_tokens,
+    word_tokens,
+)
 
 # a request whose best chunk is this close to an elicitation prototype counts as one (cot.py's τ)
 ELICITATION_THRESHOLD = 0.4
 PROXY_NETWORKS = frozenset({"residential", "mobile", "hosting"})
 # hashed content-word buckets: the coarse "what is it about" that coverage and window tests read
 TOPIC_BUCKETS = 64
+SKELETON_WORDS = 4  # the template key: the prompt's last four words
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,30 +61,97 @@ class RequestFeatures:
 _NO_PROMPT = PromptFeatures(None, 0.0, None, (), ())
 
 
+@dataclass(slots=True)  # not frozen: private, and a frozen dataclass costs 1 µs more to build
+class _Piece:
+    """What one of a template's :func:`~.features.pieces` adds to its :class:`PromptFeatures`."""
+
+    elicitation: float  # best chunk score of the piece
+    prototype: int  # that chunk's prototype index, -1 if none
+    count: int  # its words (the skeleton needs ≥ 2 × SKELETON_WORDS in the whole template)
+    tail: tuple[str, ...]  # its last SKELETON_WORDS words
+    skeleton: str | None  # the skeleton of those, if it has SKELETON_WORDS words
+    words: frozenset[str]  # its content words
+    buckets: frozenset[int]  # their topic buckets
+
+
+def _skeleton(parts: list[_Piece], count: int) -> str | None:
+    """:func:`~.features.skeleton_of_masked` of a template from its pieces and its word count."""
+    if count < 2 * SKELETON_WORDS:
+        return None
+    tail: tuple[str, ...] = ()
+    for part in reversed(parts):  # the last words may span pieces that hold fewer than four
+        if not tail and part.skeleton is not None:  # the usual case: the last piece with words has four
+            return part.skeleton
+        tail = part.tail + tail
+        if len(tail) >= SKELETON_WORDS:
+            break
+    return skeleton_tail(tail[-SKELETON_WORDS:])
+
+
+def _piece_features(piece: str) -> _Piece:
+    """A piece's features (its chunk scores come from the scorer's memo where it has them)."""
+    best, pid = SCORER.best_of(piece_chunks(piece))
+    tokens = word_tokens(piece)
+    tail = tuple(tokens[-SKELETON_WORDS:])
+    skeleton = skeleton_tail(tail) if len(tail) == SKELETON_WORDS else None
+    words = frozenset(topic_tokens(tokens))
+    buckets = frozenset([zlib.crc32(w.encode()) % TOPIC_BUCKETS for w in words])
+    return _Piece(best, pid, len(tokens), tail, skeleton, words, buckets)
+
+
 class Featurizer:
     """``features(event)`` for every API request; memoises template features (cleared when full)."""
 
     def __init__(self, cache_size: int = 1 << 17) -> None:
         self._cache: dict[str, PromptFeatures] = {}
+        self._pieces: dict[str, _Piece] = {}
         self._cache_size = cache_size
 
     def prompt(self, text: str | None) -> tuple[PromptFeatures, str | None]:
         """(template features, the first nonce) of a prompt."""
         if not text:
             return _NO_PROMPT, None
-        lower = text.lower()
-        found = NONCE.search(lower)
-        masked = mask_nonces(lower) if found else lower
+        found, masked = find_nonces(text.lower())
         cached = self._cache.get(masked)
         if cached is None:
-            score, family = SCORER.score(masked)
-            words = sorted(topic_words(masked))
-            buckets = sorted({zlib.crc32(w.encode()) % TOPIC_BUCKETS for w in words})
-            cached = PromptFeatures(skeleton_of_masked(masked), score, family, tuple(buckets), tuple(words))
+            cached = self._template(masked)
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()
             self._cache[masked] = cached
-        return cached, found.group(0) if found else None
+        return cached, found
+
+    def _template(self, masked: str) -> PromptFeatures:
+        """Features of a template not in the memo (lower-cased, nonces masked), from those of its pieces.
+
+        Equal to scoring the whole text: the best chunk is the first of the best piece, and the words of
+        the text are those of its pieces in order (pieces are cut at non-word characters).
+        """
+        best, best_pid, count = 0.0, -1, 0
+        words: set[str] = set()
+        buckets: set[int] = set()
+        parts = [self._piece(piece) for piece in pieces(masked)]
+        for part in parts:
+            if not part.count:  # no words (blank, or between two stops): no score, no content
+                continue
+            if part.elicitation > best:
+                best, best_pid = part.elicitation, part.prototype
+            count += part.count
+            words |= part.words
+            buckets |= part.buckets
+        family = SCORER.family(best_pid)
+        return PromptFeatures(
+            _skeleton(parts, count), best, family, tuple(sorted(buckets)), tuple(sorted(words))
+        )
+
+    def _piece(self, piece: str) -> _Piece:
+        """A piece's features, memoised: templates that differ in one sentence share all the others."""
+        part = self._pieces.get(piece)
+        if part is None:
+            part = _piece_features(piece)
+            if len(self._pieces) >= self._cache_size:
+                self._pieces.clear()
+            self._pieces[piece] = part
+        return part
 
     def features(self, event: ApiRequest) -> RequestFeatures:
         prompt, nonce = self.prompt(event.prompt_text)
@@ -84,7 +160,7 @@ class Featurizer:
             f"{event.logprobs}|{event.top_logprobs}"
         )
         explicit = (event.max_tokens, event.temperature, event.n, event.logprobs, event.top_logprobs)
-        specific = sum(value is not None for value in explicit) >= 3
+        specific = len(explicit) - explicit.count(None) >= 3
         return RequestFeatures(
             prompt=prompt,
             nonce=nonce,
