@@ -213,23 +213,7 @@ class OtelAdapter:
         if account is None and key is None:
             ctx.warn(IssueKind.MISSING_FIELD, "span has no user.id, enduser.id or modeltrace.account.id")
 
-        inputs = maybe_json(attrs.get("gen_ai.input.messages"))
-        prompt = system = None
-        message_count = None
-        if isinstance(inputs, list):
-            prompt, system, message_count = last_user_text(inputs), system_text(inputs), len(inputs)
-        else:
-            legacy = maybe_json(
-                attrs.get("gen_ai.prompt")
-                or _event_text(span.get("events"), "gen_ai.content.prompt", "gen_ai.prompt")
-            )
-            if isinstance(legacy, list):
-                prompt, system, message_count = last_user_text(legacy), system_text(legacy), len(legacy)
-            elif isinstance(legacy, str):
-                prompt, message_count = legacy, 1
-        instructions = maybe_json(attrs.get("gen_ai.system_instructions"))
-        if instructions is not None:
-            system = content_text(instructions) or system
+        prompt, system, message_count, listed = _prompt_parts(span, attrs)
         prompt_text = prompt_hash = None
         prompt_chars = None
         if prompt is not None:
@@ -298,7 +282,7 @@ class OtelAdapter:
             ),
             has_tools=bool(tools) if tools is not None else None,
             tools_hash=tools_digest(tools) if tools else None,
-            has_system_prompt=True if system is not None else (False if isinstance(inputs, list) else None),
+            has_system_prompt=True if system is not None else (False if listed else None),
             system_prompt_hash=bounded(system, 0)[1] if system is not None else None,
             message_count=message_count,
             prompt_text=prompt_text,
@@ -327,6 +311,32 @@ class OtelAdapter:
         )
 
 
+def _prompt_parts(
+    span: dict[str, Any], attrs: dict[str, Any]
+) -> tuple[str | None, str | None, int | None, bool]:
+    """(prompt text, system text, message count, whether input messages were listed) from the current
+    input-messages attribute, else the legacy prompt attribute or span event; system instructions
+    override the messages' system text."""
+    inputs = maybe_json(attrs.get("gen_ai.input.messages"))
+    prompt = system = None
+    message_count = None
+    if isinstance(inputs, list):
+        prompt, system, message_count = last_user_text(inputs), system_text(inputs), len(inputs)
+    else:
+        legacy = maybe_json(
+            attrs.get("gen_ai.prompt")
+            or _event_text(span.get("events"), "gen_ai.content.prompt", "gen_ai.prompt")
+        )
+        if isinstance(legacy, list):
+            prompt, system, message_count = last_user_text(legacy), system_text(legacy), len(legacy)
+        elif isinstance(legacy, str):
+            prompt, message_count = legacy, 1
+    instructions = maybe_json(attrs.get("gen_ai.system_instructions"))
+    if instructions is not None:
+        system = content_text(instructions) or system
+    return prompt, system, message_count, isinstance(inputs, list)
+
+
 def _typical_span(
     span: dict[str, Any], attrs: dict[str, Any], operation: Any, ctx: ParseContext
 ) -> ApiRequest:
@@ -351,23 +361,7 @@ def _typical_span(
     if account is None and key is None:
         raise f.AtypicalError  # a warning
 
-    inputs = maybe_json(attrs.get("gen_ai.input.messages"))
-    prompt = system = None
-    message_count = None
-    if isinstance(inputs, list):
-        prompt, system, message_count = last_user_text(inputs), system_text(inputs), len(inputs)
-    else:
-        legacy = maybe_json(
-            attrs.get("gen_ai.prompt")
-            or _event_text(span.get("events"), "gen_ai.content.prompt", "gen_ai.prompt")
-        )
-        if isinstance(legacy, list):
-            prompt, system, message_count = last_user_text(legacy), system_text(legacy), len(legacy)
-        elif isinstance(legacy, str):
-            prompt, message_count = legacy, 1
-    instructions = maybe_json(attrs.get("gen_ai.system_instructions"))
-    if instructions is not None:
-        system = content_text(instructions) or system
+    prompt, system, message_count, listed = _prompt_parts(span, attrs)
     prompt_text: str | None = None
     prompt_hash: str | None = None
     prompt_chars: int | None = None
@@ -431,7 +425,7 @@ def _typical_span(
     event.logprobs = f.plain_flag(attrs.get("modeltrace.request.logprobs"))
     event.top_logprobs = f.plain_count(attrs.get("modeltrace.request.top_logprobs"))
     event.has_tools = bool(tools) if tools is not None else None
-    event.has_system_prompt = True if system is not None else (False if isinstance(inputs, list) else None)
+    event.has_system_prompt = True if system is not None else (False if listed else None)
     event.system_prompt_hash = bounded(system, 0)[1] if system is not None else None
     event.message_count = message_count
     event.prompt_text = prompt_text
