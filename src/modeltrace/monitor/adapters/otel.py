@@ -223,20 +223,7 @@ class OtelAdapter:
                 attrs.get("modeltrace.prompt.sha256"), ctx, "modeltrace.prompt.sha256"
             )
 
-        outputs = maybe_json(attrs.get("gen_ai.output.messages"))
-        completion = None
-        choices = None
-        if isinstance(outputs, list) and outputs:
-            completion, choices = message_text(outputs[0]), len(outputs)
-        else:
-            legacy_out = attrs.get("gen_ai.completion") or _event_text(
-                span.get("events"), "gen_ai.content.completion", "gen_ai.completion"
-            )
-            legacy_out = maybe_json(legacy_out)
-            if isinstance(legacy_out, list) and legacy_out:
-                completion, choices = message_text(legacy_out[0]), len(legacy_out)
-            elif isinstance(legacy_out, str):
-                completion, choices = legacy_out, 1
+        completion, choices = _completion_parts(span, attrs)
         completion_text = completion_hash = None
         if completion is not None:
             completion_text, completion_hash, _ = bounded(completion, limits.max_completion_chars)
@@ -337,6 +324,23 @@ def _prompt_parts(
     return prompt, system, message_count, isinstance(inputs, list)
 
 
+def _completion_parts(span: dict[str, Any], attrs: dict[str, Any]) -> tuple[str | None, int | None]:
+    """(first choice's text, number of choices) from the output-messages attribute, else the legacy
+    completion attribute or span event."""
+    outputs = maybe_json(attrs.get("gen_ai.output.messages"))
+    if isinstance(outputs, list) and outputs:
+        return message_text(outputs[0]), len(outputs)
+    legacy = maybe_json(
+        attrs.get("gen_ai.completion")
+        or _event_text(span.get("events"), "gen_ai.content.completion", "gen_ai.completion")
+    )
+    if isinstance(legacy, list) and legacy:
+        return message_text(legacy[0]), len(legacy)
+    if isinstance(legacy, str):
+        return legacy, 1
+    return None, None
+
+
 def _typical_span(
     span: dict[str, Any], attrs: dict[str, Any], operation: Any, ctx: ParseContext
 ) -> ApiRequest:
@@ -370,20 +374,7 @@ def _typical_span(
     else:
         prompt_hash = f.plain_digest(attrs.get("modeltrace.prompt.sha256"))
 
-    outputs = maybe_json(attrs.get("gen_ai.output.messages"))
-    completion = None
-    choices = None
-    if isinstance(outputs, list) and outputs:
-        completion, choices = message_text(outputs[0]), len(outputs)
-    else:
-        legacy_out = attrs.get("gen_ai.completion") or _event_text(
-            span.get("events"), "gen_ai.content.completion", "gen_ai.completion"
-        )
-        legacy_out = maybe_json(legacy_out)
-        if isinstance(legacy_out, list) and legacy_out:
-            completion, choices = message_text(legacy_out[0]), len(legacy_out)
-        elif isinstance(legacy_out, str):
-            completion, choices = legacy_out, 1
+    completion, choices = _completion_parts(span, attrs)
     completion_text: str | None = None
     completion_hash: str | None = None
     if completion is not None:
