@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from modeltrace.monitor.alerts import Alert
+from modeltrace.monitor.alerts import Alert, campaign_of
 from modeltrace.monitor.detectors.coordination import _cadence_keys
 from modeltrace.monitor.detectors.release_pivot import ReleaseWatch
 from modeltrace.monitor.elicitation import ReasoningScorer
@@ -71,3 +71,31 @@ def test_alerts_sharing_a_link_are_one_campaign() -> None:
     first, second, third = alert("a1", ["fp:x"]), alert("a2", ["fp:x"]), alert("a3", ["fp:y"])
     monitor._emit([first, second, third])
     assert first.campaign == second.campaign != third.campaign
+
+
+def test_an_alert_bridging_two_campaigns_merges_them_for_every_reader() -> None:
+    store = StateStore()
+    monitor = Monitor([], store)
+
+    def alert(name: str, accounts: list[str]) -> Alert:
+        return Alert(name, "k", "d", 1.0, 0.0, (0.0, 0.0), {}, ["e"], "s", accounts=accounts)
+
+    # two per-account alerts, then a group alert naming both accounts, then one more on the second
+    first, second = alert("x1", ["a1"]), alert("x2", ["a2"])
+    monitor._emit([first, second])
+    assert first.campaign != second.campaign
+    group, later = alert("g", ["a1", "a2", "a3"]), alert("x3", ["a2"])
+    monitor._emit([group, later])
+    target = min(str(first.campaign), str(second.campaign))
+    assert group.campaign == later.campaign == target
+    assert group.merged == [max(str(first.campaign), str(second.campaign))]
+    # the written alerts keep their ids; campaign_of folds the merge for whoever reads them
+    written = [a.to_dict() for a in (first, second, group, later)]
+    folded = campaign_of(written)
+    assert {folded[str(a["campaign"])] for a in written} == {target}
+    # and a restarted monitor resolves the merged campaign the same way
+    monitor.commit()
+    restarted = Monitor([], store)
+    again = alert("x4", ["a1"])
+    restarted._emit([again])
+    assert again.campaign == target and again.merged == []

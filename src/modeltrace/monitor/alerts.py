@@ -3,7 +3,7 @@
 An :class:`Alert` is one JSON object (see :meth:`Alert.to_dict`)::
 
     {"id", "kind", "detector", "score", "accounts" | "principals", "campaign", "signals": {name: value},
-     "window": {"start", "end"}, "detected_at", "evidence": [event ids], "summary"}
+     "window": {"start", "end"}, "detected_at", "evidence": [event ids], "summary", "links"?, "merged"?}
 
 ``id`` is deterministic (SHA-256 of the detector, the kind and the subject), so the same finding is the
 same alert on every run and after every restart; the state store writes each id once.
@@ -42,6 +42,9 @@ class Alert:
     # what links this finding to others beyond its accounts (a request fingerprint, a group key): the
     # campaign manager merges alerts that share one, so a hydra's per-account alerts are one campaign
     links: list[str] = field(default_factory=list)
+    # earlier campaigns this alert joined into its own: alerts are never rewritten once written, so a
+    # finding that bridges two campaigns says so here, and a reader folds those ids into this one
+    merged: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -60,4 +63,34 @@ class Alert:
             out["accounts"] = self.accounts
         if self.principals:
             out["principals"] = self.principals
+        if self.links:
+            out["links"] = self.links
+        if self.merged:
+            out["merged"] = self.merged
         return out
+
+
+def campaign_of(alerts: list[dict[str, Any]]) -> dict[str, str]:
+    """Every campaign id in ``alerts`` (dicts, in the order written) → the campaign it ended up in,
+    following the ``merged`` lists transitively."""
+    parent: dict[str, str] = {}
+
+    def find(campaign: str) -> str:
+        root = campaign
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(campaign, campaign) != root:  # shorten the path for the next lookup
+            parent[campaign], campaign = root, parent[campaign]
+        return root
+
+    for alert in alerts:
+        own = alert.get("campaign")
+        if own is None:
+            continue
+        parent.setdefault(own, own)
+        for other in alert.get("merged", ()):
+            parent.setdefault(other, other)
+            a, b = find(own), find(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {campaign: find(campaign) for campaign in parent}

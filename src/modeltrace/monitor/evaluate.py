@@ -1,8 +1,9 @@
 """Scoring alerts against the simulator's labels (notes §4; the issue's acceptance figures).
 
 * **campaign recall at a fixed alert budget** — the top ``budget_per_week`` alerts per week by score
-  (counted as campaigns: alerts sharing a campaign id are one) are what a team reads; a campaign
-  (or infra incident) is found when one of them names one of its accounts (principals);
+  (counted as campaigns: alerts sharing a campaign id, after the merges alerts declare, are one) are
+  what a team reads; a campaign (or infra incident) is found when one of them names one of its
+  accounts (principals);
 * **account-level precision at FPR ≤ 0.1 %** — accounts ranked by their best alert's rank; the longest
   prefix whose benign false-positive rate stays ≤ 0.1 %; precision and recall there;
 * **false alerts per 10,000 benign accounts per week** — budgeted campaigns naming no attack account or
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modeltrace.monitor.alerts import campaign_of
 from modeltrace.monitor.ingest import ingest
 
 WEEK = 7 * 86400.0
@@ -75,6 +77,12 @@ def evaluate(
     max_fpr: float = 0.001,
 ) -> dict[str, Any]:
     weeks = max((labels.end - labels.start) / WEEK, 1 / 7)
+    # campaigns as the monitor finally grouped them: an alert that bridged two campaigns merged them
+    merged_into = campaign_of(alerts)
+    alerts = [
+        {**a, "campaign": merged_into.get(a["campaign"], a["campaign"])} if a.get("campaign") else a
+        for a in alerts
+    ]
     ranked = sorted(alerts, key=lambda a: (-float(a["score"]), float(a["detected_at"]), a["id"]))
     # the budget counts campaigns (what a team investigates), not the alerts each campaign raised
     top: list[str | None] = []

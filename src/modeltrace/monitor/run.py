@@ -18,7 +18,9 @@ per change of size.
 
 Alerts are grouped into campaigns here: an alert joins the campaign of any account, principal or link key
 (:attr:`~.alerts.Alert.links`) an earlier alert named, so a hydra's per-account alerts and its group alert
-are one campaign for the team that reads them.
+are one campaign for the team that reads them. An alert that names members of several campaigns merges
+them into the first (by id); written alerts are never rewritten, so it lists the merged ids
+(:attr:`~.alerts.Alert.merged`) and :func:`~.alerts.campaign_of` folds them for a reader.
 """
 
 from __future__ import annotations
@@ -129,12 +131,24 @@ class Monitor:
             os.fsync(handle.fileno())
 
     # -- processing ----------------------------------------------------------------------------------
+    def _resolve(self, campaign: str) -> str:
+        """The campaign ``campaign`` was merged into, following merges (rows ``merged:<id>``)."""
+        rows = self._campaigns.rows
+        while (alias := rows.get("merged:" + campaign)) is not None:
+            campaign = str(alias["c"])
+        return campaign
+
     def _campaign(self, alert: Alert) -> None:
         members = alert.accounts or [f"principal:{p}" for p in alert.principals]
         nodes = [*members, *(f"link:{link}" for link in alert.links)]
         rows = self._campaigns.rows
-        known = sorted({str(rows[m]["c"]) for m in nodes if m in rows})
+        known = sorted({self._resolve(str(rows[m]["c"])) for m in nodes if m in rows})
         campaign = known[0] if known else "cmp-" + digest(alert.id)
+        # a finding that names members of several campaigns joins them into one: a hydra's group alert
+        # bridges the per-account alerts its members raised before the group was linked
+        for other in known[1:]:
+            self._campaigns.row("merged:" + other)["c"] = campaign
+        alert.merged = known[1:]
         for node in nodes:
             if node not in rows or rows[node]["c"] != campaign:
                 self._campaigns.row(node)["c"] = campaign
