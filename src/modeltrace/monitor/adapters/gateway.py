@@ -38,6 +38,7 @@ from modeltrace.monitor.adapters.messages import (
     bounded,
     content_text,
     last_user_text,
+    plain_bounded,
     system_text,
     tools_digest,
 )
@@ -281,13 +282,9 @@ def _typical_event(record: RawRecord, ctx: ParseContext) -> ApiRequest:
     native_id = f.plain_text(value if value is not None else f.first(obj, ID_KEYS), 200)
 
     prompt, system, message_count = _prompt_source(request)
-    prompt_text: str | None = None
-    prompt_hash: str | None = None
-    prompt_chars: int | None = None
-    if prompt is not None:
-        prompt_text, prompt_hash, prompt_chars = bounded(prompt, limits.max_prompt_chars)
-    else:
-        prompt_hash = f.plain_digest(obj.get("prompt_sha256"))
+    prompt_text, prompt_hash, prompt_chars = plain_bounded(
+        prompt, limits.max_prompt_chars, obj.get("prompt_sha256")
+    )
     system_hash = (
         bounded(system, 0)[1] if system is not None else f.plain_digest(obj.get("system_prompt_sha256"))
     )
@@ -296,12 +293,9 @@ def _typical_event(record: RawRecord, ctx: ParseContext) -> ApiRequest:
     tools_hash = None if tools_listed else f.plain_digest(obj.get("tools_sha256"))
 
     completion, finish_reason, choices = _completion(response)
-    completion_text: str | None = None
-    completion_hash: str | None = None
-    if completion is not None:
-        completion_text, completion_hash, _ = bounded(completion, limits.max_completion_chars)
-    else:
-        completion_hash = f.plain_digest(obj.get("completion_sha256"))
+    completion_text, completion_hash, _ = plain_bounded(
+        completion, limits.max_completion_chars, obj.get("completion_sha256")
+    )
     usage = f.as_dict(response.get("usage")) or f.plain_sub(obj.get("usage"))
     details = usage.get("completion_tokens_details", usage.get("output_tokens_details"))
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None

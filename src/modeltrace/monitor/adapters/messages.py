@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from modeltrace.monitor.adapters.fields import clean, sha256_hex
+from modeltrace.monitor.adapters.fields import clean, plain_digest, sha256_hex
 
 _SYSTEM_ROLES = ("system", "developer")
 # json.loads(text) is this decoder's scanner plus a check that only whitespace follows: called directly,
@@ -82,6 +82,16 @@ def bounded(text: str, max_chars: int) -> tuple[str, str, int]:
     """(kept text, SHA-256 of the whole text, its length): hash first, then truncate."""
     whole = clean(text)
     return whole[:max_chars], sha256_hex(whole), len(whole)
+
+
+def plain_bounded(
+    text: str | None, max_chars: int, logged_digest: Any
+) -> tuple[str | None, str | None, int | None]:
+    """The fast paths' text field: :func:`bounded` of the text when the log has it, else only the digest
+    the log carries instead (``fields.plain_digest``: AtypicalError for anything it would report)."""
+    if text is not None:
+        return bounded(text, max_chars)
+    return None, plain_digest(logged_digest), None
 
 
 def tools_digest(tools: Any) -> str:

@@ -58,6 +58,7 @@ from modeltrace.monitor.adapters.messages import (
     last_user_text,
     maybe_json,
     message_text,
+    plain_bounded,
     system_text,
     tools_digest,
 )
@@ -366,21 +367,14 @@ def _typical_span(
         raise f.AtypicalError  # a warning
 
     prompt, system, message_count, listed = _prompt_parts(span, attrs)
-    prompt_text: str | None = None
-    prompt_hash: str | None = None
-    prompt_chars: int | None = None
-    if prompt is not None:
-        prompt_text, prompt_hash, prompt_chars = bounded(prompt, limits.max_prompt_chars)
-    else:
-        prompt_hash = f.plain_digest(attrs.get("modeltrace.prompt.sha256"))
+    prompt_text, prompt_hash, prompt_chars = plain_bounded(
+        prompt, limits.max_prompt_chars, attrs.get("modeltrace.prompt.sha256")
+    )
 
     completion, choices = _completion_parts(span, attrs)
-    completion_text: str | None = None
-    completion_hash: str | None = None
-    if completion is not None:
-        completion_text, completion_hash, _ = bounded(completion, limits.max_completion_chars)
-    else:
-        completion_hash = f.plain_digest(attrs.get("modeltrace.completion.sha256"))
+    completion_text, completion_hash, _ = plain_bounded(
+        completion, limits.max_completion_chars, attrs.get("modeltrace.completion.sha256")
+    )
 
     tools = maybe_json(attrs.get("gen_ai.tool.definitions"))
     reasons = attrs.get("gen_ai.response.finish_reasons")
