@@ -1,9 +1,13 @@
 """The detectors added for hidden cohorts, window shift, coverage sweeps, and the slow-copy fix, on
-small synthetic streams where the answer is known; and the evaluator's credit rule for mixed accounts."""
+small synthetic streams where the answer is known; and the evaluator's credit rule for mixed
+accounts and its detection clock."""
 
 from __future__ import annotations
 
+import json
 import random
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -233,3 +237,26 @@ def test_a_mixed_account_counts_as_found_only_through_the_campaign_own_requests(
     assert not found([alert("other", START + 2 * DAY, ["ben1"])])  # names it, about something else
     assert not found([alert("early", START + 0.5 * DAY, ["atk1"])])  # before the campaign began
     assert found([alert("hit", START + 2 * DAY, ["ben1", "atk1"])])
+
+
+def test_time_to_detect_runs_from_the_first_labelled_event_not_the_planned_start(tmp_path: Path) -> None:
+    # an insider planned to begin on a Friday evening acts on Monday: nothing could be seen before that
+    first_act = START + 3 * DAY
+    record = {
+        "timestamp": datetime.fromtimestamp(first_act, UTC).isoformat(),
+        "request_id": "req_1",
+        "account_id": "atk",
+        "request": {"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+    }
+    logs = tmp_path / "gateway.jsonl"
+    logs.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    labels = Labels(START, START + 7 * DAY)
+    labels.accounts = {"atk": "attack"}
+    labels.groups = {"c1": {"type": "campaign", "kind": "slow", "start": START}}
+    labels.members = {"c1": {"atk"}}
+    labels.event_group = {"gw:req_1": "c1"}
+    alert = {"id": "a", "score": 0.9, "campaign": "a", "detector": "d", "accounts": ["atk"]}
+    row = evaluate([{**alert, "detected_at": first_act + 2 * HOUR}], labels, [logs])["groups"]["c1"]
+    assert row["hours_to_detect"] == 2.0
+    assert row["hours_from_planned_start"] == 74.0
+    assert row["share_served_before"] == 1.0

@@ -8,8 +8,11 @@
   prefix whose benign false-positive rate stays ≤ 0.1 %; precision and recall there;
 * **false alerts per 10,000 benign accounts per week** — budgeted campaigns naming no attack account or
   principal, per 10k benign accounts, per week of logs;
-* **time to detect** — hours from the campaign's (incident's) start to its first budgeted alert, and
-  the share of its events served before that alert.
+* **time to detect** — hours from the campaign's (incident's) first labelled event to its first
+  budgeted alert, and the share of its events served before that alert. The clock starts at the first
+  request or action, not at the start the simulator planned: an insider planned to begin on a Friday
+  evening acts on Monday, and no detector can see a campaign before its first request. Each group also
+  reports ``hours_from_planned_start``.
 
 An alert is credited to a campaign only when it was raised after the campaign started and, where the
 campaign's accounts also carry benign traffic (a reseller's, labelled ``mixed``), only when its evidence
@@ -130,7 +133,8 @@ def evaluate(
         }
         if first is not None:
             at = float(first["detected_at"])
-            row["hours_to_detect"] = round(max(0.0, at - start) / 3600, 2)
+            row["hours_to_detect"] = round(max(0.0, at - (times[0] if times else start)) / 3600, 2)
+            row["hours_from_planned_start"] = round(max(0.0, at - start) / 3600, 2)
             row["share_served_before"] = round(sum(t < at for t in times) / len(times), 3) if times else None
             row["by"] = first["detector"]
             if first["detector"] == "shard_coverage":
