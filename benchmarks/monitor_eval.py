@@ -9,23 +9,25 @@ accounts, ~2.7M events; ``ci`` for a quick look), runs the default detectors and
 * false alerts (campaigns in the budget naming no attacker) per 10,000 benign accounts per week;
 * time to detect: hours from a campaign's start to its first budgeted alert, and the share of its
   requests served before that alert;
-* the window test on its own (notes §5, the LabRAI MMD figures): windows of ``WINDOW`` requests of
-  mixed traffic — benign requests with 0, 5, 10, 25, 50 or 100 % attack requests — each tested
-  against ``REFERENCE`` other benign requests (:func:`modeltrace.monitor.mmd.mmd_test`), at the
-  detector's bar (log10 p ≤ -6 and above every permutation) and at the LabRAI operating point
-  (p ≤ 0.003): benign FPR, TPR per share, balanced accuracy. As in LabRAI, window and reference are
-  drawn from the same period; the row "benign, later" draws benign windows from the second half of
-  the logs against a reference from the first — the drift a deployed window test must live with.
+* the window test on its own (notes §5, the LabRAI MMD figures): windows of mixed traffic — benign
+  requests with 0, 5, 10, 25, 50 or 100 % attack requests — of each size in ``WINDOWS`` (1,500, the
+  size the LabRAI bar was measured at, and 300, the size the notes aim for), each tested against twice
+  as many other benign requests (:func:`modeltrace.monitor.mmd.mmd_test`), at the detector's bar
+  (log10 p ≤ -6 and above every permutation) and at the LabRAI operating point (p ≤ 0.003): benign
+  FPR, TPR per share, balanced accuracy. As in LabRAI, window and reference are drawn from the same
+  period; the row "benign, later" draws benign windows from the second half of the logs against a
+  reference from the first — the drift a deployed window test must live with.
 
 The detectors' thresholds were tuned on seed ``TUNED_ON_SEED`` at ci scale (see the detector modules);
 the default evaluation seeds differ from it, and the report says so.
 
-    python benchmarks/monitor_eval.py [--scale full|ci] [--seeds 1 2] [--budget 50]
+    python benchmarks/monitor_eval.py [--scale full|ci] [--seeds 1 2] [--budget 50] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -46,17 +48,21 @@ from modeltrace.monitor.run import build
 from modeltrace.monitor.simulate import simulate
 
 TUNED_ON_SEED = 0
-WINDOW, REFERENCE = 300, 600
+WINDOWS = (1500, 300)  # each tested against twice as many benign requests
 SHARES = (0.0, 0.05, 0.10, 0.25, 0.50, 1.0)
 WINDOWS_PER_SHARE = {0.0: 40}  # benign windows; 15 for each attack share
 
 
-def run(logs: Path, labels: Labels, which: str, budget: int) -> dict[str, Any]:
+def run(logs: Path, labels: Labels, which: str, budget: int, keep: Path | None) -> dict[str, Any]:
     began = time.perf_counter()
     monitor = build([logs], None, None, detector_set(which))
     monitor.read([logs])
     monitor.finish()
-    result = evaluate(monitor.store.alerts(), labels, [logs], budget_per_week=budget)
+    alerts = monitor.store.alerts()
+    if keep is not None:  # to score again later without running the detectors again
+        with (keep / f"alerts-{which}.jsonl").open("w", encoding="utf-8") as out:
+            out.writelines(json.dumps(alert) + "\n" for alert in alerts)
+    result = evaluate(alerts, labels, [logs], budget_per_week=budget)
     result["seconds"] = time.perf_counter() - began
     return result
 
@@ -133,33 +139,38 @@ def window_test(logs: Path, labels: Labels, seed: int) -> None:
         return [pool[i] for i in rng.choice(len(pool), k, replace=False)] if k else []
 
     def alarms(
-        windows: int, share: float, pool: list[list[int]], history: list[list[int]]
+        size: int, windows: int, share: float, pool: list[list[int]], history: list[list[int]]
     ) -> tuple[float, float]:
         hits = [0, 0]
         for index in range(windows):
-            bad = round(share * WINDOW)
-            rows = dense(sample(attack, bad) + sample(pool, WINDOW - bad))
-            result = mmd_test(rows, dense(sample(history, REFERENCE)), permutations=100, seed=index)
+            bad = round(share * size)
+            rows = dense(sample(attack, bad) + sample(pool, size - bad))
+            result = mmd_test(rows, dense(sample(history, 2 * size)), permutations=100, seed=index)
             hits[0] += result.log10_pvalue <= -6 and result.statistic > result.permutation_max
             hits[1] += result.log10_pvalue <= np.log10(0.003)
         return hits[0] / windows, hits[1] / windows
 
-    print(f"window test: {WINDOW} requests vs {REFERENCE} of benign history, 100 permutations")
-    print(f"{'attack share':>14} {'windows':>8} {'alarm (bar)':>12} {'alarm (p<=.003)':>16}")
-    rates: dict[float, tuple[float, float]] = {}
-    for share in SHARES:
-        windows = WINDOWS_PER_SHARE.get(share, 15)
-        rates[share] = alarms(windows, share, benign, benign)
-        print(f"{share:>14.0%} {windows:>8} {rates[share][0]:>12.1%} {rates[share][1]:>16.1%}")
-    drift = alarms(WINDOWS_PER_SHARE[0.0], 0.0, late, early)
-    print(f"{'benign, later':>14} {WINDOWS_PER_SHARE[0.0]:>8} {drift[0]:>12.1%} {drift[1]:>16.1%}")
-    for i, rule in enumerate(("bar", "p<=.003")):
-        tpr = float(np.mean([rates[s][i] for s in SHARES if 0.05 <= s <= 0.5]))
-        balanced = (1 - rates[0.0][i] + float(np.mean([rates[s][i] for s in SHARES if s]))) / 2
-        print(
-            f"  {rule}: benign FPR {rates[0.0][i]:.1%}, mean TPR over 5-50 % {tpr:.1%}, "
-            f"pure-attacker TPR {rates[1.0][i]:.0%}, balanced accuracy {balanced:.1%}"
-        )
+    for size in WINDOWS:
+        if 3 * size > min(len(early), len(late)) or size > len(attack):
+            print(f"window test at {size}: too few requests in this log set")
+            continue
+        print(f"window test: {size} requests vs {2 * size} of benign history, 100 permutations")
+        print(f"{'attack share':>14} {'windows':>8} {'alarm (bar)':>12} {'alarm (p<=.003)':>16}")
+        rates: dict[float, tuple[float, float]] = {}
+        for share in SHARES:
+            windows = WINDOWS_PER_SHARE.get(share, 15)
+            rates[share] = alarms(size, windows, share, benign, benign)
+            print(f"{share:>14.0%} {windows:>8} {rates[share][0]:>12.1%} {rates[share][1]:>16.1%}")
+        drift = alarms(size, WINDOWS_PER_SHARE[0.0], 0.0, late, early)
+        print(f"{'benign, later':>14} {WINDOWS_PER_SHARE[0.0]:>8} {drift[0]:>12.1%} {drift[1]:>16.1%}")
+        for i, rule in enumerate(("bar", "p<=.003")):
+            tpr = float(np.mean([rates[s][i] for s in SHARES if 0.05 <= s <= 0.5]))
+            balanced = (1 - rates[0.0][i] + float(np.mean([rates[s][i] for s in SHARES if s]))) / 2
+            print(
+                f"  {rule}: benign FPR {rates[0.0][i]:.1%}, mean TPR over 5-50 % {tpr:.1%}, "
+                f"pure-attacker TPR {rates[1.0][i]:.0%}, balanced accuracy {balanced:.1%}",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -170,22 +181,33 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--budget", type=int, default=50, help="campaigns reviewed per week")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the simulated sets (and each detector set's alerts) in KEEP/<scale>-<seed>; reuse"
+        " complete sets (with manifest.json)",
+    )
     args = parser.parse_args()
     if TUNED_ON_SEED in args.seeds:
         print(f"note: seed {TUNED_ON_SEED} is the tuning seed; its figures are in-sample")
     with tempfile.TemporaryDirectory(dir=args.dir) as work:
         for seed in args.seeds:
-            root = Path(work) / f"{args.scale}-{seed}"
+            root = (args.keep or Path(work)) / f"{args.scale}-{seed}"
             began = time.perf_counter()
-            summary = simulate(root, args.scale, seed)
-            print(
-                f"simulated {args.scale} seed {seed}: {sum(summary.events.values()):,} events, "
-                f"{summary.accounts:,} accounts in {time.perf_counter() - began:.0f} s"
-            )
+            if (root / "manifest.json").is_file():
+                print(f"reusing the simulated set in {root}")
+            else:
+                summary = simulate(root, args.scale, seed)
+                print(
+                    f"simulated {args.scale} seed {seed}: {sum(summary.events.values()):,} events, "
+                    f"{summary.accounts:,} accounts in {time.perf_counter() - began:.0f} s"
+                )
             labels = Labels.read(root / "labels.jsonl")
             results = {}
             for name in ("default", "baselines"):
-                results[name] = result = run(root / "logs", labels, name, args.budget)
+                kept = root if args.keep else None
+                results[name] = result = run(root / "logs", labels, name, args.budget, kept)
                 # each set's headline as soon as it is known: at full scale a set takes tens of minutes
                 print(
                     f"  {name}: campaign recall {result['campaign_recall']:.1%}, false alerts/10k benign"
