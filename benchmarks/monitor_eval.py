@@ -4,9 +4,11 @@ For each evaluation seed it simulates a labelled log set (``--scale full`` by de
 accounts, ~2.7M events; ``ci`` for a quick look), runs the default detectors and the baselines
 (per-account thresholds + PRADA) over the same logs, and prints, per scenario and overall:
 
-* campaign recall at a fixed alert budget (``--budget`` campaigns per week, ranked by score);
+* campaign recall at a fixed alert budget (``--budget`` campaigns per week, ranked by score), each
+  budgeted campaign finding at most the one labelled group it names most of;
 * account-level precision (and recall) at a benign false-positive rate ≤ 0.1 %;
-* false alerts (campaigns in the budget naming no attacker) per 10,000 benign accounts per week;
+* false alerts (budgeted campaigns most of whose named accounts are benign) per 10,000 benign accounts
+  per week;
 * time to detect: hours from a campaign's start to its first budgeted alert, and the share of its
   requests served before that alert;
 * the window test on its own (notes §5, the LabRAI MMD figures): windows of mixed traffic — benign

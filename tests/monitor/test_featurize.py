@@ -73,29 +73,44 @@ def test_alerts_sharing_a_link_are_one_campaign() -> None:
     assert first.campaign == second.campaign != third.campaign
 
 
-def test_an_alert_bridging_two_campaigns_merges_them_for_every_reader() -> None:
+def test_an_alert_naming_several_campaigns_joins_the_one_holding_most_and_merges_none() -> None:
     store = StateStore()
     monitor = Monitor([], store)
 
-    def alert(name: str, accounts: list[str]) -> Alert:
-        return Alert(name, "k", "d", 1.0, 0.0, (0.0, 0.0), {}, ["e"], "s", accounts=accounts)
+    def alert(name: str, accounts: list[str], links: tuple[str, ...] = ()) -> Alert:
+        return Alert(
+            name, "k", "d", 1.0, 0.0, (0.0, 0.0), {}, ["e"], "s", accounts=accounts, links=list(links)
+        )
 
-    # two per-account alerts, then a group alert naming both accounts, then one more on the second
-    first, second = alert("x1", ["a1"]), alert("x2", ["a2"])
-    monitor._emit([first, second])
-    assert first.campaign != second.campaign
-    group, later = alert("g", ["a1", "a2", "a3"]), alert("x3", ["a2"])
-    monitor._emit([group, later])
-    target = min(str(first.campaign), str(second.campaign))
-    assert group.campaign == later.campaign == target
-    assert group.merged == [max(str(first.campaign), str(second.campaign))]
-    # the written alerts keep their ids; campaign_of folds the merge for whoever reads them
-    written = [a.to_dict() for a in (first, second, group, later)]
-    folded = campaign_of(written)
-    assert {folded[str(a["campaign"])] for a in written} == {target}
-    # and a restarted monitor resolves the merged campaign the same way
+    # one operator's group of three, another's single account, then a group alert (a template two
+    # crowds share) naming two of the first, the second's account and two new accounts
+    crew, lone = alert("g1", ["a1", "a2", "a3"], ("tpl:x",)), alert("x1", ["b1"])
+    monitor._emit([crew, lone])
+    assert crew.campaign != lone.campaign
+    shared = alert("g2", ["a1", "a2", "b1", "c1", "c2"], ("tpl:y",))
+    monitor._emit([shared])
+    assert shared.campaign == crew.campaign and shared.merged == []
+    # the second operator's account stays in its own campaign; the new accounts joined the first
+    later, newcomer = alert("x2", ["b1"]), alert("x3", ["c1"])
+    monitor._emit([later, newcomer])
+    assert later.campaign == lone.campaign and newcomer.campaign == crew.campaign
+    # an account named like the bookkeeping rows is just an account, and a restart sees the same
+    hostile = alert("x4", [f"merged:{crew.campaign}", f"n:{lone.campaign}"])
+    monitor._emit([hostile])
+    assert hostile.campaign not in (crew.campaign, lone.campaign)
     monitor.commit()
     restarted = Monitor([], store)
-    again = alert("x4", ["a1"])
-    restarted._emit([again])
-    assert again.campaign == target and again.merged == []
+    again = [alert("x5", ["a3"]), alert("x6", ["b1"]), alert("x7", [f"merged:{crew.campaign}"])]
+    restarted._emit(again)
+    assert [a.campaign for a in again] == [crew.campaign, lone.campaign, hostile.campaign]
+
+
+def test_merges_written_by_earlier_versions_are_folded_for_readers() -> None:
+    written = [
+        {"id": "1", "campaign": "cmp-a"},
+        {"id": "2", "campaign": "cmp-b"},
+        {"id": "3", "campaign": "cmp-c", "merged": ["cmp-b"]},
+        {"id": "4", "campaign": "cmp-a", "merged": ["cmp-c"]},
+    ]
+    folded = campaign_of(written)
+    assert {folded[c] for c in ("cmp-a", "cmp-b", "cmp-c")} == {"cmp-a"}

@@ -260,3 +260,32 @@ def test_time_to_detect_runs_from_the_first_labelled_event_not_the_planned_start
     assert row["hours_to_detect"] == 2.0
     assert row["hours_from_planned_start"] == 74.0
     assert row["share_served_before"] == 1.0
+
+
+def test_one_budgeted_campaign_finds_one_group_and_a_mostly_benign_one_is_false() -> None:
+    labels = Labels(START, START + 7 * DAY)
+    labels.accounts = {"a1": "attack", "a2": "attack", "b1": "attack", "n1": "benign", "n2": "benign"}
+    labels.groups = {
+        "c1": {"type": "campaign", "kind": "hydra", "start": START},
+        "c2": {"type": "campaign", "kind": "slow", "start": START},
+    }
+    labels.members = {"c1": {"a1", "a2"}, "c2": {"b1"}}
+
+    def alert(name: str, campaign: str, accounts: list[str]) -> dict[str, object]:
+        at = START + HOUR
+        return {
+            "id": name,
+            "score": 0.9,
+            "campaign": campaign,
+            "detected_at": at,
+            "detector": "d",
+            "accounts": accounts,
+        }
+
+    # one campaign sweeping both groups together is about c1 (it names more of c1) and finds only c1
+    swept = evaluate([alert("s", "k1", ["a1", "a2", "b1"])], labels, [])
+    assert swept["groups"]["c1"]["detected"] and not swept["groups"]["c2"]["detected"]
+    # two campaigns find both; a campaign naming one attacker among two benign accounts is false
+    apart = [alert("x", "k1", ["a1", "a2"]), alert("y", "k2", ["b1"]), alert("z", "k3", ["b1", "n1", "n2"])]
+    result = evaluate(apart, labels, [])
+    assert result["campaign_recall"] == 1.0 and result["false_alerts_in_budget"] == 1

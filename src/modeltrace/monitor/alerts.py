@@ -40,10 +40,10 @@ class Alert:
     principals: list[str] = field(default_factory=list)
     campaign: str | None = None
     # what links this finding to others beyond its accounts (a request fingerprint, a group key): the
-    # campaign manager merges alerts that share one, so a hydra's per-account alerts are one campaign
+    # campaign manager puts an alert in the campaign that holds most of its accounts and links
     links: list[str] = field(default_factory=list)
-    # earlier campaigns this alert joined into its own: alerts are never rewritten once written, so a
-    # finding that bridges two campaigns says so here, and a reader folds those ids into this one
+    # earlier campaigns this alert joined into its own. Only versions that merged campaigns wrote it
+    # (none does now, see :mod:`.run`); alerts are never rewritten, so a reader folds these ids
     merged: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,11 +3,13 @@
 * **campaign recall at a fixed alert budget** — the top ``budget_per_week`` alerts per week by score
   (counted as campaigns: alerts sharing a campaign id, after the merges alerts declare, are one) are
   what a team reads; a campaign (or infra incident) is found when one of them names one of its
-  accounts (principals);
+  accounts (principals) and the budgeted campaign that alert belongs to is *about* it: of all the
+  labelled groups, it names the most members of this one. One budgeted campaign finds at most one
+  group, so a campaign that swept many groups together is not counted as finding each;
 * **account-level precision at FPR ≤ 0.1 %** — accounts ranked by their best alert's rank; the longest
   prefix whose benign false-positive rate stays ≤ 0.1 %; precision and recall there;
-* **false alerts per 10,000 benign accounts per week** — budgeted campaigns naming no attack account or
-  principal, per 10k benign accounts, per week of logs;
+* **false alerts per 10,000 benign accounts per week** — budgeted campaigns most of whose named accounts
+  and principals are benign, per 10k benign accounts, per week of logs;
 * **time to detect** — hours from the campaign's (incident's) first labelled event to its first
   budgeted alert, and the share of its events served before that alert. The clock starts at the first
   request or action, not at the start the simulator planned: an insider planned to begin on a Friday
@@ -116,13 +118,35 @@ def evaluate(
             return not group_events[group].isdisjoint(alert.get("evidence", ()))
         return True
 
+    # what each budgeted campaign is about: all the accounts and principals its alerts name, and the one
+    # group that holds most of them (ties: the smaller id). A campaign is credited to that group only —
+    # a campaign that swept several groups and benign crowds together has found one campaign for the
+    # team that reads it, not all of them — and is a false alert when most of what it names is benign.
+    named: dict[str | None, set[str]] = defaultdict(set)
+    for alert in budget:
+        named[alert.get("campaign")] |= _subjects(alert)
+    group_of: dict[str, list[str]] = defaultdict(list)
+    for group, members in labels.members.items():
+        for member in members:
+            group_of[member].append(group)
+    about: dict[str | None, str | None] = {}
+    false_campaigns: set[str | None] = set()
+    for campaign, subjects in named.items():
+        held: dict[str, int] = defaultdict(int)
+        for subject in subjects:
+            for group in group_of.get(subject, ()):
+                held[group] += 1
+        about[campaign] = min(held, key=lambda g: (-held[g], g)) if held else None
+        if 2 * len(subjects - attack_subjects) > len(subjects):
+            false_campaigns.add(campaign)
+
     per_group: dict[str, dict[str, Any]] = {}
     for group, members in labels.members.items():
         record = labels.groups[group]
         times = sorted(group_times.get(group, []))
         start = float(record.get("start") or (times[0] if times else labels.start))
         first = min(
-            (a for a in budget if credited(a, group, members, start)),
+            (a for a in budget if about[a.get("campaign")] == group and credited(a, group, members, start)),
             key=lambda a: a["detected_at"],
             default=None,
         )
@@ -161,8 +185,6 @@ def evaluate(
             "recall": round(tp / max(1, n_attack), 4),
             "flagged": tp + fp,
         }
-    false_campaigns = {a.get("campaign") for a in budget if not (_subjects(a) & attack_subjects)}
-    false_campaigns -= {a.get("campaign") for a in budget if _subjects(a) & attack_subjects}
     false_alerts = len(false_campaigns)
     by_kind: dict[str, dict[str, Any]] = {}
     for row in per_group.values():
