@@ -114,3 +114,14 @@ def test_merges_written_by_earlier_versions_are_folded_for_readers() -> None:
     ]
     folded = campaign_of(written)
     assert {folded[c] for c in ("cmp-a", "cmp-b", "cmp-c")} == {"cmp-a"}
+
+
+def test_a_merge_loop_in_old_state_does_not_hang_the_campaign_lookup() -> None:
+    store = StateStore()
+    monitor = Monitor([], store)
+    # what a version that kept account rows under bare names wrote for an account named "merged:cmp-a"
+    monitor._campaigns.row("merged:cmp-a")["c"] = "cmp-a"
+    monitor._campaigns.row("merged:cmp-b")["c"] = "cmp-c"
+    monitor._campaigns.row("merged:cmp-c")["c"] = "cmp-b"
+    assert monitor._resolve("cmp-a") == "cmp-a"
+    assert monitor._resolve("cmp-b") in ("cmp-b", "cmp-c")

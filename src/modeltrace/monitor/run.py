@@ -136,9 +136,12 @@ class Monitor:
     # -- processing ----------------------------------------------------------------------------------
     def _resolve(self, campaign: str) -> str:
         """The campaign ``campaign`` was merged into, following merges (rows ``merged:<id>``)."""
-        rows = self._campaigns.rows
-        while (alias := rows.get("merged:" + campaign)) is not None:
+        rows, seen = self._campaigns.rows, {campaign}
+        while (alias := rows.get("merged:" + campaign)) is not None and str(alias["c"]) not in seen:
+            # the guard: state from versions that kept an account's row under its bare name could hold
+            # an account named "merged:<id>" pointing back at its own campaign
             campaign = str(alias["c"])
+            seen.add(campaign)
         return campaign
 
     def _campaign(self, alert: Alert) -> None:
