@@ -139,6 +139,9 @@ def evaluate(
         about[campaign] = min(held, key=lambda g: (-held[g], g)) if held else None
         if 2 * len(subjects - attack_subjects) > len(subjects):
             false_campaigns.add(campaign)
+    budget_about: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    for alert in budget:
+        budget_about[about[alert.get("campaign")]].append(alert)
 
     per_group: dict[str, dict[str, Any]] = {}
     for group, members in labels.members.items():
@@ -146,7 +149,7 @@ def evaluate(
         times = sorted(group_times.get(group, []))
         start = float(record.get("start") or (times[0] if times else labels.start))
         first = min(
-            (a for a in budget if about[a.get("campaign")] == group and credited(a, group, members, start)),
+            (a for a in budget_about.get(group, ()) if credited(a, group, members, start)),
             key=lambda a: a["detected_at"],
             default=None,
         )
