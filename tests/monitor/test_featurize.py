@@ -9,7 +9,7 @@ from modeltrace.monitor.detectors.coordination import _cadence_keys
 from modeltrace.monitor.detectors.release_pivot import ReleaseWatch
 from modeltrace.monitor.elicitation import ReasoningScorer
 from modeltrace.monitor.events import ApiRequest
-from modeltrace.monitor.featurize import Featurizer
+from modeltrace.monitor.featurize import Featurizer, names_one_script
 from modeltrace.monitor.run import Monitor
 from modeltrace.monitor.state import StateStore
 
@@ -125,3 +125,40 @@ def test_a_merge_loop_in_old_state_does_not_hang_the_campaign_lookup() -> None:
     monitor._campaigns.row("merged:cmp-c")["c"] = "cmp-b"
     assert monitor._resolve("cmp-a") == "cmp-a"
     assert monitor._resolve("cmp-b") in ("cmp-b", "cmp-c")
+
+
+def test_only_a_fingerprint_with_enough_explicit_parameters_names_a_script() -> None:
+    featurizer = Featurizer()
+    harvest: dict[str, object] = {"max_tokens": 8192, "temperature": 0.0, "n": 4, "user_agent": "x/1"}
+    link = featurizer.features(_request("hello there", **harvest)).campaign_link
+    assert link is not None and names_one_script(link)
+    plain = featurizer.features(_request("hello there", user_agent="x/1", n=4)).fingerprint
+    assert not names_one_script("fp:" + plain)
+    # parameters are read from the right: a user agent that spells some out does not count
+    assert not names_one_script("fp:evil|8192|0.0|4|True|None|None|None|None|None")
+    assert not names_one_script("tpl:8192|0.0|4|True|5") and not names_one_script("fp:x|1|2")
+
+
+def test_an_alert_naming_a_client_script_goes_where_that_script_is_held() -> None:
+    script, other = "fp:x/1|8192|0.0|4|True|5", "fp:y/2|4096|1.0|1|True|5"
+    monitor = Monitor([], StateStore())
+
+    def alert(name: str, accounts: list[str], *links: str) -> Alert:
+        return Alert(
+            name, "k", "d", 1.0, 0.0, (0.0, 0.0), {}, ["e"], "s", accounts=accounts, links=list(links)
+        )
+
+    # a template two operators' crowds share sweeps accounts of both into one campaign first
+    crowd = alert("t1", ["a1", "a2", "b1", "b2", "b3"], "tpl:z", script)
+    monitor._emit([crowd])
+    # b's own client script is held by no campaign: b's first alert starts one, though the crowd holds
+    # its account, and b's later alerts and fragments join it
+    first = alert("h1", ["b1"], other)
+    later, fragment = alert("h2", ["b2"], other), alert("x1", ["c1", "c2", "c3"], "exit:q", other)
+    monitor._emit([first, later, fragment])
+    assert first.campaign != crowd.campaign
+    assert later.campaign == fragment.campaign == first.campaign
+    # a's script is held by the crowd's campaign, so a's alerts go there even naming only new accounts
+    mine = alert("h3", ["a9"], script)
+    monitor._emit([mine])
+    assert mine.campaign == crowd.campaign

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modeltrace.monitor.detectors.base import Detector
-from modeltrace.monitor.detectors.coordination import Coordination
+from modeltrace.monitor.detectors.coordination import SCRIPT_SHARE, Coordination
 from modeltrace.monitor.detectors.group_table import GROUP, SUMMED, TRACK_FROM, GroupTable
 from modeltrace.monitor.detectors.shared_exits import EXIT
 from modeltrace.monitor.events import ApiRequest
@@ -151,3 +151,38 @@ def test_travel_between_home_networks_within_the_hour_is_noted() -> None:
     assert detector.rows["a:a"]["hop"] == 1
     slow = _run([_request("b", t, "23.1.1.1", "BR"), _request("b", t + 5 * HOUR, "23.9.9.9", "PL")])
     assert slow.rows["a:b"]["hop"] == 0
+
+
+def _script_alerts(scripted: int, crowd: int = 8) -> list[Any]:
+    """Coordination alerts on a crowd sharing one reasoning-elicitation template with harvesting
+    parameters; ``scripted`` of its accounts send them from one specific client (every parameter set),
+    the others set only ``n``."""
+    detector, featurizer = Coordination(), Featurizer()
+    t = 1_000_000.0
+    for i in range(crowd):
+        own = {"user_agent": "x/1", "max_tokens": 8192, "temperature": 0.0, "n": 4, "logprobs": True}
+        fields: dict[str, Any] = own | {"top_logprobs": 5} if i < scripted else {"n": 4}
+        for k in range(6):
+            event = ApiRequest(
+                event_id=f"s{i}-{k}",
+                ts=t + 97 * i + 600 * k,
+                source="gateway",
+                origin="x:1",
+                account_id=f"acct{i}",
+                prompt_text=f"Explain your full chain of thought before answering. [ref:{i:04x}{k:04x}]",
+                **fields,
+            )
+            detector.observe_request(event, featurizer.features(event))
+    return detector.tick(t + 6 * HOUR)
+
+
+def test_a_group_alert_names_the_client_script_most_of_its_members_use() -> None:
+    script = "fp:x/1|8192|0.0|4|True|5"
+    alerts = _script_alerts(scripted=6)
+    assert alerts and all(script in a.links for a in alerts)
+    template = next(a for a in alerts if a.links[0].startswith("tpl:"))
+    assert template.signals["script"] == script[3:] and template.signals["script_share"] == 0.75
+    # a script one member of eight uses (below SCRIPT_SHARE) is shown, but is no campaign link
+    assert SCRIPT_SHARE > 1 / 8
+    few = next(a for a in _script_alerts(scripted=1) if a.links[0].startswith("tpl:"))
+    assert few.signals["script_share"] == 0.125 and len(few.links) == 1

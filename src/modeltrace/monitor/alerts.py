@@ -40,7 +40,8 @@ class Alert:
     principals: list[str] = field(default_factory=list)
     campaign: str | None = None
     # what links this finding to others beyond its accounts (a request fingerprint, a group key): the
-    # campaign manager puts an alert in the campaign that holds most of its accounts and links
+    # campaign manager puts an alert in the campaign that holds most of its accounts and links (or, for
+    # an alert naming a client script, the campaign holding that script)
     links: list[str] = field(default_factory=list)
     # earlier campaigns this alert joined into its own. Only versions that merged campaigns wrote it
     # (none does now, see :mod:`.run`); alerts are never rewritten, so a reader folds these ids

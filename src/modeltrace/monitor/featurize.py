@@ -31,6 +31,9 @@ PROXY_NETWORKS = frozenset({"residential", "mobile", "hosting"})
 # hashed content-word buckets: the coarse "what is it about" that coverage and window tests read
 TOPIC_BUCKETS = 64
 SKELETON_WORDS = 4  # the template key: the prompt's last four words
+# sampling parameters (of max_tokens, temperature, n, logprobs, top_logprobs) a request must set
+# explicitly for its fingerprint to name one script; SDK defaults are shared by thousands of customers
+SCRIPT_PARAMETERS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +53,8 @@ class RequestFeatures:
     nonce: str | None
     subnet: str | None
     fingerprint: str
-    # the fingerprint as a campaign link, when it is specific enough to name one script (≥ 3 sampling
-    # parameters set explicitly); SDK defaults are shared by thousands of unrelated customers
+    # the fingerprint as a campaign link, when it is specific enough to name one script (≥
+    # SCRIPT_PARAMETERS sampling parameters set explicitly, :func:`names_one_script`)
     campaign_link: str | None
     elicits: bool
     harvest: bool  # log-probabilities or several choices requested
@@ -72,6 +75,17 @@ class _Piece:
     skeleton: str | None  # the skeleton of those, if it has SKELETON_WORDS words
     words: frozenset[str]  # its content words
     buckets: frozenset[int]  # their topic buckets
+
+
+def names_one_script(link: str) -> bool:
+    """Whether a link key is a request fingerprint specific enough to name one script (what
+    :attr:`RequestFeatures.campaign_link` holds): ``fp:<user agent>|max_tokens|temperature|n|logprobs|
+    top_logprobs`` with at least ``SCRIPT_PARAMETERS`` of the five set. Read from the right, so a user
+    agent holding ``|`` cannot pass for parameters."""
+    if not link.startswith("fp:"):
+        return False
+    parts = link.rsplit("|", 5)
+    return len(parts) == 6 and sum(part != "None" for part in parts[1:]) >= SCRIPT_PARAMETERS
 
 
 def _skeleton(parts: list[_Piece], count: int) -> str | None:
@@ -160,7 +174,7 @@ class Featurizer:
             f"{event.logprobs}|{event.top_logprobs}"
         )
         explicit = (event.max_tokens, event.temperature, event.n, event.logprobs, event.top_logprobs)
-        specific = len(explicit) - explicit.count(None) >= 3
+        specific = len(explicit) - explicit.count(None) >= SCRIPT_PARAMETERS
         return RequestFeatures(
             prompt=prompt,
             nonce=nonce,

@@ -18,7 +18,12 @@ per change of size.
 
 Alerts are grouped into campaigns here. A campaign is a set of *nodes* — accounts, principals and link
 keys (:attr:`~.alerts.Alert.links`). An alert joins the campaign that holds most of the nodes it names
-(ties: the smaller id), or starts one, and the nodes it names that no campaign holds yet join it. Nodes
+(ties: the smaller id), or starts one, and the nodes it names that no campaign holds yet join it. An
+alert that names a client script (a request fingerprint specific enough to name one,
+:func:`~.featurize.names_one_script`) counts only its scripts: it joins the campaign holding them, or
+starts one, whoever holds its accounts — accounts are also named by alerts on templates and schedules
+several operators share, and the first of those to name an account must not decide its campaign for
+good. Nodes
 never move and campaigns never merge: merging on shared nodes chained the campaigns of the full-scale
 simulation, through templates and schedules that several operators' crowds share, into one campaign of
 40,000 accounts, and absorbing only the campaigns an alert names half of still chained ten of the ci
@@ -41,7 +46,7 @@ from modeltrace.monitor.alerts import Alert
 from modeltrace.monitor.detectors.base import Context, Detector
 from modeltrace.monitor.events import ApiRequest, Event
 from modeltrace.monitor.features import digest
-from modeltrace.monitor.featurize import Featurizer
+from modeltrace.monitor.featurize import Featurizer, names_one_script
 from modeltrace.monitor.ingest import ingest_span, log_files
 from modeltrace.monitor.ipintel import IpIntel, enrich
 from modeltrace.monitor.records import FileSpan
@@ -150,8 +155,12 @@ class Monitor:
         # a node's row is "node:<name>", so an account named like a bookkeeping row ("merged:…") is
         # never read as one
         rows = self._campaigns.rows
-        held: dict[str, int] = {}  # campaign → how many of the alert's nodes it holds
-        for node in nodes:
+        # a client script (a specific request fingerprint) names one operator, where accounts are also
+        # named by alerts on templates and schedules that several operators share: an alert that names a
+        # script goes where that script is held, or starts a campaign of its own
+        scripts = [node for node in nodes if node.startswith("link:") and names_one_script(node[5:])]
+        held: dict[str, int] = {}  # campaign → how many of the alert's nodes (scripts) it holds
+        for node in scripts or nodes:
             row = rows.get("node:" + node)
             if row is not None:
                 known = self._resolve(str(row["c"]))

@@ -45,6 +45,14 @@ because shared residential addresses across borders are already a rare coinciden
 group needs ``min_accounts`` (5), because a shared key alone is common and benign (classrooms,
 corporate proxies, CGNAT, the default SDK) and the score must come from the group's behaviour.
 
+Campaign links: an alert's ``links`` are its key and, when at least ``SCRIPT_SHARE`` of its listed members
+sent requests with one specific fingerprint (a client script, :func:`~..featurize.names_one_script`),
+that script too; signals ``script`` and ``script_share`` show the most used one either way. The campaign
+manager (:mod:`..run`) files an alert that names a script with the script's campaign, so the hundreds of
+shared-exit communities and proxy /24s of one 20,000-account crowd, and the template groups its
+accounts share with other crowds, land in the campaign of the script that sent them instead of each
+starting one (at full scale, seed 0, 150 campaigns for one crowd filled most of a month's budget).
+
 Groups are re-scored at each stream hour when a member changed, from running sums
 (:mod:`.group_table`), so the cost follows the traffic rather than the size of the groups; an alert
 repeats for a group only when it has doubled in size since the last one.
@@ -66,6 +74,10 @@ __all__ = ["COMMUNITY_WEIGHTS", "MAX_MEMBERS", "PROXY_NETWORKS", "SIGNALS", "WEI
 
 MAX_MEMBERS = 5000  # accounts listed in an alert (and kept listed per group); sizes count everyone
 MAX_KEYS = 256
+MAX_SCRIPTS = 4  # specific request fingerprints kept per account (a script names one; people use few)
+# an alert names the client script most of its listed members use as a link of its own when at least
+# this share of them use it (tuned on seed 0, full scale): see "Campaign links" above
+SCRIPT_SHARE = 0.2
 # the member means a group is scored on, in the order of each account's contribution vector
 SIGNALS = (
     "requests_per_account",
@@ -156,6 +168,19 @@ def _flatness(row: Row) -> float:
     return float(max(0.0, HUMAN_RESULTANT - resultant) / HUMAN_RESULTANT)
 
 
+def _main_script(rows: list[Row]) -> tuple[str | None, float]:
+    """The specific request fingerprint (a campaign link) the most of these accounts used, and the share
+    of them that used it."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        for script in row.get("cl", ()):
+            counts[script] = counts.get(script, 0) + 1
+    if not counts or not rows:
+        return None, 0.0
+    script = min(counts, key=lambda s: (-counts[s], s))
+    return script, counts[script] / len(rows)
+
+
 def exit_spread(countries: int) -> float:
     """0 for exits in one country, rising to 1 at ``SPREAD_COUNTRIES``."""
     return min(1.0, max(0, countries - 1) / (SPREAD_COUNTRIES - 1))
@@ -242,6 +267,13 @@ class Coordination(Detector):
         row["nonce"] += features.nonce is not None
         row["cot"] += features.elicits
         row["proxy"] += features.proxy
+        script = features.campaign_link
+        if script is not None:
+            scripts = row.get("cl")
+            if scripts is None:
+                row["cl"] = [script]
+            elif script not in scripts and len(scripts) < MAX_SCRIPTS:
+                scripts.append(script)
         net = features.subnet
         if net is not None and add_capped(row["nets"], net, 64):
             row["n_nets"] += 1
@@ -343,6 +375,12 @@ class Coordination(Detector):
         link = key.split(":", 1)[0]
         shown["link"] = link
         shown["score"] = round(score, 3)
+        links = [key]
+        script, share = _main_script(rows)
+        if script is not None:
+            shown["script"], shown["script_share"] = script[3:], round(share, 3)
+            if share >= SCRIPT_SHARE and script != key:
+                links.append(script)
         described = key.split(":", 1)[1][:60] if link != "exit" else "shared residential exits"
         return Alert(
             id=alert_id(self.name, f"{key}#{int(math.log2(size))}"),
@@ -354,7 +392,7 @@ class Coordination(Detector):
             signals=shown,
             evidence=evidence,
             accounts=members,
-            links=[key],
+            links=links,
             summary=(
                 f"{size} accounts linked by {link} {described!r}: "
                 + ", ".join(
