@@ -23,11 +23,10 @@ alert that names a client script (a request fingerprint specific enough to name 
 :func:`~.featurize.names_one_script`) counts only its scripts: it joins the campaign holding them, or
 starts one, whoever holds its accounts — accounts are also named by alerts on templates and schedules
 several operators share, and the first of those to name an account must not decide its campaign for
-good. Nodes
-never move and campaigns never merge: merging on shared nodes chained the campaigns of the full-scale
-simulation, through templates and schedules that several operators' crowds share, into one campaign of
-40,000 accounts, and absorbing only the campaigns an alert names half of still chained ten of the ci
-set's fourteen campaigns into one. Alerts written by versions that merged list the ids they merged
+good. Nodes never move and campaigns never merge: merging on shared nodes chained the campaigns of the
+full-scale simulation, through templates and schedules that several operators' crowds share, into one
+campaign of 40,000 accounts, and absorbing only the campaigns an alert names half of still chained ten
+of the ci set's fourteen campaigns into one. Alerts written by versions that merged list the ids they merged
 (:attr:`~.alerts.Alert.merged`); :func:`~.alerts.campaign_of` folds them for a reader.
 """
 

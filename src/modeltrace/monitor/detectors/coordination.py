@@ -51,7 +51,8 @@ that script too; signals ``script`` and ``script_share`` show the most used one 
 manager (:mod:`..run`) files an alert that names a script with the script's campaign, so the hundreds of
 shared-exit communities and proxy /24s of one 20,000-account crowd, and the template groups its
 accounts share with other crowds, land in the campaign of the script that sent them instead of each
-starting one (at full scale, seed 0, 150 campaigns for one crowd filled most of a month's budget).
+starting one (in the full-scale simulation, seed 1, about 150 such campaigns of one crowd took most of a
+month's alert budget).
 
 Groups are re-scored at each stream hour when a member changed, from running sums
 (:mod:`.group_table`), so the cost follows the traffic rather than the size of the groups; an alert
@@ -75,8 +76,8 @@ __all__ = ["COMMUNITY_WEIGHTS", "MAX_MEMBERS", "PROXY_NETWORKS", "SIGNALS", "WEI
 MAX_MEMBERS = 5000  # accounts listed in an alert (and kept listed per group); sizes count everyone
 MAX_KEYS = 256
 MAX_SCRIPTS = 4  # specific request fingerprints kept per account (a script names one; people use few)
-# an alert names the client script most of its listed members use as a link of its own when at least
-# this share of them use it (tuned on seed 0, full scale): see "Campaign links" above
+# an alert names the client script the most of its listed members use as a link of its own when at
+# least this share of them use it (tuned on seed 0, full scale): see "Campaign links" above
 SCRIPT_SHARE = 0.2
 # the member means a group is scored on, in the order of each account's contribution vector
 SIGNALS = (
@@ -175,7 +176,7 @@ def _main_script(rows: list[Row]) -> tuple[str | None, float]:
     for row in rows:
         for script in row.get("cl", ()):
             counts[script] = counts.get(script, 0) + 1
-    if not counts or not rows:
+    if not counts:
         return None, 0.0
     script = min(counts, key=lambda s: (-counts[s], s))
     return script, counts[script] / len(rows)
