@@ -62,13 +62,17 @@ def test_release_pivot_needs_prior_activity_and_the_first_day() -> None:
     assert watch.pivot("m-old", 1000.0 + 3600, first_seen=500.0) is None
 
 
+def _alert(name: str, accounts: list[str], *links: str) -> Alert:
+    return Alert(name, "k", "d", 1.0, 0.0, (0.0, 0.0), {}, ["e"], "s", accounts=accounts, links=list(links))
+
+
 def test_alerts_sharing_a_link_are_one_campaign() -> None:
     monitor = Monitor([], StateStore())
-
-    def alert(account: str, links: list[str]) -> Alert:
-        return Alert(account, "k", "d", 1.0, 0.0, (0.0, 0.0), {}, ["e"], "s", accounts=[account], links=links)
-
-    first, second, third = alert("a1", ["fp:x"]), alert("a2", ["fp:x"]), alert("a3", ["fp:y"])
+    first, second, third = (
+        _alert("a1", ["a1"], "fp:x"),
+        _alert("a2", ["a2"], "fp:x"),
+        _alert("a3", ["a3"], "fp:y"),
+    )
     monitor._emit([first, second, third])
     assert first.campaign == second.campaign != third.campaign
 
@@ -76,31 +80,25 @@ def test_alerts_sharing_a_link_are_one_campaign() -> None:
 def test_an_alert_naming_several_campaigns_joins_the_one_holding_most_and_merges_none() -> None:
     store = StateStore()
     monitor = Monitor([], store)
-
-    def alert(name: str, accounts: list[str], links: tuple[str, ...] = ()) -> Alert:
-        return Alert(
-            name, "k", "d", 1.0, 0.0, (0.0, 0.0), {}, ["e"], "s", accounts=accounts, links=list(links)
-        )
-
     # one operator's group of three, another's single account, then a group alert (a template two
     # crowds share) naming two of the first, the second's account and two new accounts
-    crew, lone = alert("g1", ["a1", "a2", "a3"], ("tpl:x",)), alert("x1", ["b1"])
+    crew, lone = _alert("g1", ["a1", "a2", "a3"], "tpl:x"), _alert("x1", ["b1"])
     monitor._emit([crew, lone])
     assert crew.campaign != lone.campaign
-    shared = alert("g2", ["a1", "a2", "b1", "c1", "c2"], ("tpl:y",))
+    shared = _alert("g2", ["a1", "a2", "b1", "c1", "c2"], "tpl:y")
     monitor._emit([shared])
     assert shared.campaign == crew.campaign and shared.merged == []
     # the second operator's account stays in its own campaign; the new accounts joined the first
-    later, newcomer = alert("x2", ["b1"]), alert("x3", ["c1"])
+    later, newcomer = _alert("x2", ["b1"]), _alert("x3", ["c1"])
     monitor._emit([later, newcomer])
     assert later.campaign == lone.campaign and newcomer.campaign == crew.campaign
     # an account named like the bookkeeping rows is just an account, and a restart sees the same
-    hostile = alert("x4", [f"merged:{crew.campaign}", f"n:{lone.campaign}"])
+    hostile = _alert("x4", [f"merged:{crew.campaign}", f"n:{lone.campaign}"])
     monitor._emit([hostile])
     assert hostile.campaign not in (crew.campaign, lone.campaign)
     monitor.commit()
     restarted = Monitor([], store)
-    again = [alert("x5", ["a3"]), alert("x6", ["b1"]), alert("x7", [f"merged:{crew.campaign}"])]
+    again = [_alert("x5", ["a3"]), _alert("x6", ["b1"]), _alert("x7", [f"merged:{crew.campaign}"])]
     restarted._emit(again)
     assert [a.campaign for a in again] == [crew.campaign, lone.campaign, hostile.campaign]
 
@@ -142,23 +140,17 @@ def test_only_a_fingerprint_with_enough_explicit_parameters_names_a_script() -> 
 def test_an_alert_naming_a_client_script_goes_where_that_script_is_held() -> None:
     script, other = "fp:x/1|8192|0.0|4|True|5", "fp:y/2|4096|1.0|1|True|5"
     monitor = Monitor([], StateStore())
-
-    def alert(name: str, accounts: list[str], *links: str) -> Alert:
-        return Alert(
-            name, "k", "d", 1.0, 0.0, (0.0, 0.0), {}, ["e"], "s", accounts=accounts, links=list(links)
-        )
-
     # a template two operators' crowds share sweeps accounts of both into one campaign first
-    crowd = alert("t1", ["a1", "a2", "b1", "b2", "b3"], "tpl:z", script)
+    crowd = _alert("t1", ["a1", "a2", "b1", "b2", "b3"], "tpl:z", script)
     monitor._emit([crowd])
     # b's own client script is held by no campaign: b's first alert starts one, though the crowd holds
     # its account, and b's later alerts and fragments join it
-    first = alert("h1", ["b1"], other)
-    later, fragment = alert("h2", ["b2"], other), alert("x1", ["c1", "c2", "c3"], "exit:q", other)
+    first = _alert("h1", ["b1"], other)
+    later, fragment = _alert("h2", ["b2"], other), _alert("x1", ["c1", "c2", "c3"], "exit:q", other)
     monitor._emit([first, later, fragment])
     assert first.campaign != crowd.campaign
     assert later.campaign == fragment.campaign == first.campaign
     # a's script is held by the crowd's campaign, so a's alerts go there even naming only new accounts
-    mine = alert("h3", ["a9"], script)
+    mine = _alert("h3", ["a9"], script)
     monitor._emit([mine])
     assert mine.campaign == crowd.campaign
