@@ -58,6 +58,16 @@ def test_mmd_finds_a_shift_and_names_the_shifted_rows() -> None:
     assert len(top & set(range(40))) >= 25  # the witness points at the shifted rows
 
 
+def test_mmd_of_identical_samples_is_zero_not_a_rounding_error() -> None:
+    # A client that sends one request again and again (a CI suite, a health check) gives a window and a
+    # reference of one repeated row: every statistic is 0 up to rounding, and rounding must not read as
+    # "above every permutation" with p = 0 (seen at full scale: two benign accounts at log10 p = -inf).
+    row = np.array([[0.3, -1.2, 0.0, 2.5, 0.7]])
+    for seed in range(20):
+        result = mmd_test(np.repeat(row, 30, axis=0), np.repeat(row, 60, axis=0), permutations=99, seed=seed)
+        assert result.statistic == 0.0 and result.pvalue == 1.0 and result.log10_pvalue == 0.0
+
+
 def test_mmd_screen_never_changes_the_decision_it_stops_on() -> None:
     rng = np.random.default_rng(11)
     for seed in range(10):
