@@ -84,14 +84,13 @@ def mmd_test(
         for b in range(first, count + first):
             labels[:, b] = rng.permutation(base)
         projected = kernel @ labels
-        return np.einsum("ib,ib->b", labels, projected), projected
+        return _denoised(np.einsum("ib,ib->b", labels, projected)), projected
 
     head = min(screen, permutations) if screen > 0 else permutations
     stats, projected = statistics(head, True)
-    stats = _denoised(stats)
     observed, null = float(stats[0]), stats[1:]
     if head < permutations and observed > float(null.max()):
-        null = np.concatenate([null, _denoised(statistics(permutations - head, False)[0])])
+        null = np.concatenate([null, statistics(permutations - head, False)[0]])
     pvalue = (1.0 + float(np.sum(null >= observed))) / (1.0 + len(null))
     return MmdResult(
         statistic=observed,
@@ -108,10 +107,9 @@ def mmd_test(
 
 
 # MMD² values this small are rounding of zero (a real difference between windows of a few hundred rows
-# is 1e-5 or more): a window of one repeated row against a reference of the same row gives ±1e-17 for the
-# observed and
-# every permuted statistic, and without this an observed +1e-17 over permutations of -1e-17 passed as
-# "above every permutation" with a Gamma tail of log10 p = -inf
+# is 1e-5 or more): a window of one repeated row against a reference of the same row gives ±1e-17 for
+# the observed and every permuted statistic, and without this an observed +1e-17 over permutations of
+# -1e-17 passed as "above every permutation" with a Gamma tail of log10 p = -inf
 _ROUNDING = 1e-12
 
 
