@@ -186,3 +186,34 @@ def test_a_group_alert_names_the_client_script_most_of_its_members_use() -> None
     assert SCRIPT_SHARE > 1 / 8
     few = next(a for a in _script_alerts(scripted=1) if a.links[0].startswith("tpl:"))
     assert few.signals["script_share"] == 0.125 and len(few.links) == 1
+
+
+def test_a_group_alert_lists_the_members_that_show_the_behaviour_and_counts_all() -> None:
+    """Nine harvesting accounts and four people share a prompt ending: the group passes the threshold
+    on the nine, and its alert names the nine, not the people who merely phrase a request alike."""
+    detector, featurizer = Coordination(), Featurizer()
+    t = 1_000_000.0
+    attackers, people = [f"bot{i}" for i in range(9)], [f"person{i}" for i in range(4)]
+    for i, account in enumerate(attackers + people):
+        bot = account.startswith("bot")
+        for k in range(6):
+            text = f"Tell me about topic {k}. Keep it short please"
+            elicit = f"[ref:c0ffee{i:02x}{k:02x}] Think step by step and show your full reasoning. "
+            event = ApiRequest(
+                event_id=f"{account}-{k}",
+                ts=t + 97 * i + 600 * k,
+                source="gateway",
+                origin="x:1",
+                account_id=account,
+                prompt_text=elicit + text if bot else text,
+                n=4 if bot else None,
+                logprobs=True if bot else None,
+            )
+            detector.observe_request(event, featurizer.features(event))
+    alerts = [a for a in detector.tick(t + 6 * HOUR) if a.links[0] == "tpl:keep it short please"]
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.accounts == sorted(attackers)
+    assert alert.signals["accounts"] == 13 and alert.signals["listed"] == 9
+    assert "13 accounts" in alert.summary and "9 of them" in alert.summary
+    assert {e.split("-")[0] for e in alert.evidence} <= set(attackers)
