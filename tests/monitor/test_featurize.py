@@ -154,3 +154,22 @@ def test_an_alert_naming_a_client_script_goes_where_that_script_is_held() -> Non
     mine = _alert("h3", ["a9"], script)
     monitor._emit([mine])
     assert mine.campaign == crowd.campaign
+
+
+def test_an_alert_on_shared_infrastructure_joins_a_campaign_but_claims_none_of_its_accounts() -> None:
+    monitor = Monitor([], StateStore())
+    # a proxy /24 that two operators' crowds buy from first, then what each crowd's template says
+    proxy = _alert("n1", ["a1", "a2", "b1", "b2"], "net:23.1.1.0/24")
+    crew = _alert("t1", ["a1", "a2"], "tpl:x")
+    other = _alert("t2", ["b1", "b2"], "tpl:y")
+    monitor._emit([proxy, crew, other])
+    assert crew.campaign != other.campaign  # the /24 named both crowds first and decided neither
+    # a later /24 alert joins the campaign holding most of what it names, and leaves its new account free
+    again = _alert("n2", ["a1", "a2", "c1"], "net:23.9.9.0/24")
+    lone = _alert("x1", ["c1"])
+    monitor._emit([again, lone])
+    assert again.campaign == crew.campaign and lone.campaign not in (crew.campaign, other.campaign)
+    # residential exits shared within a day are a narrower tie: such an alert claims its accounts
+    exits, after = _alert("e1", ["d1", "d2"], "exit:d1"), _alert("x2", ["d2"])
+    monitor._emit([exits, after])
+    assert after.campaign == exits.campaign

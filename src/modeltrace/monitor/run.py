@@ -23,11 +23,14 @@ alert that names a client script (a request fingerprint specific enough to name 
 :func:`~.featurize.names_one_script`) counts only its scripts: it joins the campaign holding them, or
 starts one, whoever holds its accounts — accounts are also named by alerts on templates and schedules
 several operators share, and the first of those to name an account must not decide its campaign for
-good. Nodes never move and campaigns never merge: merging on shared nodes chained the campaigns of the
-full-scale simulation, through templates and schedules that several operators' crowds share, into one
-campaign of 40,000 accounts, and absorbing only the campaigns an alert names half of still chained ten
-of the ci set's fourteen campaigns into one. Alerts written by versions that merged list the ids they merged
-(:attr:`~.alerts.Alert.merged`); :func:`~.alerts.campaign_of` folds them for a reader.
+good. An alert on shared infrastructure (a proxy /24: ``SHARED_INFRASTRUCTURE``) joins a campaign the
+same way but claims only its link key, not its accounts: operators buy exits from the same providers,
+people sit behind them too, and such alerts, raised early, decided the campaign of everyone behind
+those exits. Nodes never move and campaigns never merge: merging on shared nodes chained the campaigns of
+the full-scale simulation, through templates and schedules that several operators' crowds share, into
+one campaign of 40,000 accounts, and absorbing only the campaigns an alert names half of still chained
+ten of the ci set's fourteen campaigns into one. Alerts written by versions that merged list the ids they
+merged (:attr:`~.alerts.Alert.merged`); :func:`~.alerts.campaign_of` folds them for a reader.
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ from modeltrace.monitor.report import IngestReport
 from modeltrace.monitor.state import FileProgress, StateStore
 
 HOUR = 3600.0
+# link-key prefixes of coordination groups that share infrastructure rather than a client or a template:
+# a proxy /24. Not residential exits (``exit:``), shared within a day: a narrower tie, and sparing their
+# accounts too lost seed 0 (full scale, the tuning seed) a group and saved no false alert
+SHARED_INFRASTRUCTURE = ("net:",)
 
 
 def find_context(paths: Iterable[Path]) -> Path | None:
@@ -165,7 +172,11 @@ class Monitor:
                 known = self._resolve(str(row["c"]))
                 held[known] = held.get(known, 0) + 1
         campaign = min(held, key=lambda c: (-held[c], c)) if held else "cmp-" + digest(alert.id)
-        for node in nodes:
+        # a proxy /24 is bought from one provider by many operators: such an alert joins the campaign
+        # that holds most of it, but its accounts stay free for the alerts that say who they are (their
+        # script, their template, their own behaviour)
+        shared = bool(alert.links) and alert.links[0].startswith(SHARED_INFRASTRUCTURE)
+        for node in [f"link:{link}" for link in alert.links] if shared else nodes:
             if "node:" + node not in rows:
                 self._campaigns.row("node:" + node)["c"] = campaign
         alert.campaign = campaign
