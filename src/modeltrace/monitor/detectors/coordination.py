@@ -175,6 +175,12 @@ def _cadence_keys(row: Row) -> list[str]:
     return [f"tim:a{math.floor(mean / CADENCE_GRID)}", f"tim:b{math.floor(mean / CADENCE_GRID + 0.5)}"]
 
 
+def _weighted(values: list[float]) -> float:
+    """The :data:`WEIGHTS` sum over values in :data:`SIGNALS` order (a group's means or one account's
+    contribution)."""
+    return sum(weight * values[index] for index, weight in _WEIGHTED)
+
+
 def _flatness(row: Row) -> float:
     resultant = math.hypot(row.get("hx", 0.0), row.get("hy", 0.0)) / row["n"]
     return float(max(0.0, HUMAN_RESULTANT - resultant) / HUMAN_RESULTANT)
@@ -341,9 +347,7 @@ class Coordination(Detector):
         :meth:`group_signals` then :meth:`score`, without building the signal dict — most groups
         re-scored at a tick stay under the threshold, and that dict was most of the tick's cost."""
         size, means = self.groups.means(key)
-        total = 0.0
-        for index, weight in _WEIGHTED:
-            total += weight * means[index]
+        total = _weighted(means)
         if key.startswith(EXIT):
             group = self.groups.group(key)
             spread = exit_spread(len(group.get("cc", ()))) if group is not None else 0.0
@@ -382,8 +386,7 @@ class Coordination(Detector):
     def member_score(self, row: Row) -> float:
         """One account's share of a key group's score: the weighted sum of its own contribution, so a
         key group's score is the mean of its members' (community signals aside)."""
-        values = self.contribution(row)
-        return sum(weight * values[index] for index, weight in _WEIGHTED)
+        return _weighted(self.contribution(row))
 
     def _alert(self, key: str, size: int, signals: dict[str, float], score: float, now: float) -> Alert:
         members = sorted(self.groups.listed(key))
