@@ -289,3 +289,29 @@ def test_one_budgeted_campaign_finds_one_group_and_a_mostly_benign_one_is_false(
     apart = [alert("x", "k1", ["a1", "a2"]), alert("y", "k2", ["b1"]), alert("z", "k3", ["b1", "n1", "n2"])]
     result = evaluate(apart, labels, [])
     assert result["campaign_recall"] == 1.0 and result["false_alerts_in_budget"] == 1
+
+
+def test_a_campaign_naming_as_many_of_two_groups_is_about_neither() -> None:
+    # a /24 holding one account each of two campaigns and some people: no campaign a team can act on
+    labels = Labels(START, START + 7 * DAY)
+    labels.accounts = {"a1": "attack", "a2": "attack", "b1": "attack", "b2": "attack"}
+    labels.groups = {
+        "c1": {"type": "campaign", "kind": "hydra", "start": START},
+        "c2": {"type": "campaign", "kind": "hydra", "start": START},
+    }
+    labels.members = {"c1": {"a1", "a2"}, "c2": {"b1", "b2"}}
+
+    def alert(accounts: list[str]) -> dict[str, object]:
+        return {
+            "id": "x",
+            "score": 0.9,
+            "campaign": "k",
+            "detected_at": START + HOUR,
+            "detector": "d",
+            "accounts": accounts,
+        }
+
+    tied = evaluate([alert(["a1", "b1"])], labels, [])["groups"]
+    assert not tied["c1"]["detected"] and not tied["c2"]["detected"]
+    leaning = evaluate([alert(["a1", "b1", "b2"])], labels, [])["groups"]
+    assert leaning["c2"]["detected"] and not leaning["c1"]["detected"]

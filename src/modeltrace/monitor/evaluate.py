@@ -4,8 +4,10 @@
   (counted as campaigns: alerts sharing a campaign id, after the merges alerts declare, are one) are
   what a team reads; a campaign (or infra incident) is found when one of them names one of its
   accounts (principals) and the budgeted campaign that alert belongs to is *about* it: of all the
-  labelled groups, it names the most members of this one. One budgeted campaign finds at most one
-  group, so a campaign that swept many groups together is not counted as finding each;
+  labelled groups, it names the most members of this one, and strictly more than of any other. One
+  budgeted campaign finds at most one group, so a campaign that swept many groups together is not
+  counted as finding each, and one naming as many of two groups (a /24 holding one account each of
+  three campaigns) is about neither: a team reading it has no campaign to act on;
 * **account-level precision at FPR ≤ 0.1 %** — accounts ranked by their best alert's rank; the longest
   prefix whose benign false-positive rate stays ≤ 0.1 %; precision and recall there;
 * **false alerts per 10,000 benign accounts per week** — budgeted campaigns most of whose named accounts
@@ -119,7 +121,8 @@ def evaluate(
         return True
 
     # what each budgeted campaign is about: all the accounts and principals its alerts name, and the one
-    # group that holds most of them (ties: the smaller id). A campaign is credited to that group only —
+    # group that holds most of them (a tie is about no group: crediting the smaller id let 5-account
+    # mixtures "find" groups by their label order). A campaign is credited to that group only —
     # a campaign that swept several groups and benign crowds together has found one campaign for the
     # team that reads it, not all of them — and is a false alert when most of what it names is benign.
     named: dict[str | None, set[str]] = defaultdict(set)
@@ -136,7 +139,8 @@ def evaluate(
         for subject in subjects:
             for group in group_of.get(subject, ()):
                 held[group] += 1
-        about[campaign] = min(held, key=lambda g: (-held[g], g)) if held else None
+        leaders = sorted(held.items(), key=lambda item: -item[1])[:2]
+        about[campaign] = leaders[0][0] if leaders and (len(leaders) == 1 or leaders[0][1] > leaders[1][1]) else None
         if 2 * len(subjects - attack_subjects) > len(subjects):
             false_campaigns.add(campaign)
     budget_about: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
