@@ -17,7 +17,7 @@ from modeltrace.monitor.detectors.coverage import CapabilityCoverage
 from modeltrace.monitor.detectors.shard_coverage import ShardCoverage
 from modeltrace.monitor.detectors.tenant_cohort import TenantCohort
 from modeltrace.monitor.detectors.window_shift import WindowShift
-from modeltrace.monitor.evaluate import Labels, evaluate
+from modeltrace.monitor.evaluate import Labels, evaluate, under_the_bar
 from modeltrace.monitor.events import ApiRequest, InfraCategory, InfraEvent
 from modeltrace.monitor.featurize import Featurizer
 from modeltrace.monitor.state import StateStore
@@ -315,3 +315,25 @@ def test_a_campaign_naming_as_many_of_two_groups_is_about_neither() -> None:
     assert not tied["c1"]["detected"] and not tied["c2"]["detected"]
     leaning = evaluate([alert(["a1", "b1", "b2"])], labels, [])["groups"]
     assert leaning["c2"]["detected"] and not leaning["c1"]["detected"]
+
+
+def test_the_issue_bar_counts_only_big_campaigns_of_few_requests_each() -> None:
+    labels = Labels(START, START + 7 * DAY)
+    labels.accounts = {f"h{i}": "attack" for i in range(100)} | {"s0": "attack", "r": "mixed"}
+
+    def campaign(accounts: int, requests: list[int], share: float = 0.0) -> dict[str, object]:
+        params = {"accounts": accounts, "requests": requests, "share": share}
+        return {"type": "campaign", "kind": "hydra", "start": START, "params": params}
+
+    labels.groups = {
+        "hydra": campaign(100, [20, 50]),
+        "chatty": campaign(100, [200, 400]),
+        "faint": campaign(100, [20, 50], share=0.01),
+        "small": campaign(1, [500, 900]),
+    }
+    labels.members = {g: {f"h{i}" for i in range(100)} for g in ("hydra", "chatty", "faint")}
+    labels.members["small"] = {"s0"}
+    assert [g for g, r in labels.groups.items() if under_the_bar(r)] == ["hydra"]
+    alert = {"id": "x", "score": 0.9, "campaign": "k", "detected_at": START + HOUR, "detector": "d"}
+    missed = evaluate([{**alert, "accounts": ["s0"]}], labels, [])["bar"]
+    assert missed == {"groups": 1, "recall": 0.0, "missed": ["hydra"]}

@@ -12,6 +12,9 @@
   prefix whose benign false-positive rate stays ≤ 0.1 %; precision and recall there;
 * **false alerts per 10,000 benign accounts per week** — budgeted campaigns most of whose named accounts
   and principals are benign, per 10k benign accounts, per week of logs;
+* **the issue's bar** — recall over the campaigns of at least ``BAR_ACCOUNTS`` accounts with at most
+  ``BAR_REQUESTS`` requests each, standing alone or at least ``BAR_SHARE`` of their reseller's traffic
+  (the simulator's own parameters say which), and the ones missed;
 * **time to detect** — hours from the campaign's (incident's) first labelled event to its first
   budgeted alert, and the share of its events served before that alert. The clock starts at the first
   request or action, not at the start the simulator planned: an insider planned to begin on a Friday
@@ -38,6 +41,21 @@ from modeltrace.monitor.alerts import campaign_of
 from modeltrace.monitor.ingest import ingest
 
 WEEK = 7 * 86400.0
+# the acceptance bar: campaigns of >= 100 accounts, <= 50 requests each, attacker share >= 5 %
+BAR_ACCOUNTS, BAR_REQUESTS, BAR_SHARE = 100, 50, 0.05
+
+
+def under_the_bar(record: dict[str, Any]) -> bool:
+    """Whether a labelled campaign is one the issue's recall target covers (from its simulator params)."""
+    params = record.get("params")
+    if record.get("type") != "campaign" or not isinstance(params, dict):
+        return False
+    share = float(params.get("share") or 0.0)
+    return (
+        int(params.get("accounts", 0)) >= BAR_ACCOUNTS
+        and int(params.get("requests", (0, BAR_REQUESTS + 1))[1]) <= BAR_REQUESTS
+        and (share == 0.0 or share >= BAR_SHARE)
+    )
 
 
 @dataclass
@@ -140,7 +158,9 @@ def evaluate(
             for group in group_of.get(subject, ()):
                 held[group] += 1
         leaders = sorted(held.items(), key=lambda item: -item[1])[:2]
-        about[campaign] = leaders[0][0] if leaders and (len(leaders) == 1 or leaders[0][1] > leaders[1][1]) else None
+        about[campaign] = (
+            leaders[0][0] if leaders and (len(leaders) == 1 or leaders[0][1] > leaders[1][1]) else None
+        )
         if 2 * len(subjects - attack_subjects) > len(subjects):
             false_campaigns.add(campaign)
     budget_about: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
@@ -208,6 +228,7 @@ def evaluate(
         }
         for kind, v in sorted(by_kind.items())
     }
+    bar = sorted(g for g in per_group if under_the_bar(labels.groups[g]))
     return {
         "alerts": len(alerts),
         "budget_campaigns": len(chosen),
@@ -217,5 +238,10 @@ def evaluate(
         "false_alerts_per_10k_benign_per_week": round(false_alerts / max(1, len(benign)) * 1e4 / weeks, 2),
         "false_alerts_in_budget": false_alerts,
         "scenarios": scenarios,
+        "bar": {
+            "groups": len(bar),
+            "recall": round(sum(per_group[g]["detected"] for g in bar) / len(bar), 3) if bar else None,
+            "missed": [g for g in bar if not per_group[g]["detected"]],
+        },
         "groups": per_group,
     }
