@@ -7,7 +7,8 @@ accounts, ~2.7M events; ``ci`` for a quick look), runs the default detectors and
 * campaign recall at a fixed alert budget (``--budget`` campaigns per week, ranked by score), each
   budgeted campaign finding at most the one labelled group it names most of;
 * recall over the campaigns the issue's target covers (>= 100 accounts, <= 50 requests each,
-  standing alone or >= 5 % of a reseller's traffic) and which of them were missed;
+  standing alone or >= 5 % of a reseller's traffic), which of them were missed, and how many of
+  those found were found within 24 hours;
 * account-level precision (and recall) at a benign false-positive rate ≤ 0.1 %;
 * false alerts (budgeted campaigns most of whose named accounts are benign) per 10,000 benign accounts
   per week;
@@ -125,7 +126,9 @@ def report(seed: int, results: dict[str, dict[str, Any]]) -> None:
             print(
                 f"{name:<10} the issue's bar (>= 100 accounts, <= 50 requests each, share 0 or >= 5 %):"
                 f" {round(bar['recall'] * bar['groups'])}/{bar['groups']} found ({bar['recall']:.1%});"
-                f" missed {', '.join(bar['missed']) or 'none'}"
+                f" missed {', '.join(bar['missed']) or 'none'};"
+                f" {bar['within_day']} found within 24 h, the latest after"
+                f" {_fmt(bar['max_hours_to_detect'], '.1f')} h"
             )
 
 

@@ -336,4 +336,18 @@ def test_the_issue_bar_counts_only_big_campaigns_of_few_requests_each() -> None:
     assert [g for g, r in labels.groups.items() if under_the_bar(r)] == ["hydra"]
     alert = {"id": "x", "score": 0.9, "campaign": "k", "detected_at": START + HOUR, "detector": "d"}
     missed = evaluate([{**alert, "accounts": ["s0"]}], labels, [])["bar"]
-    assert missed == {"groups": 1, "recall": 0.0, "missed": ["hydra"]}
+    assert missed == {
+        "groups": 1,
+        "recall": 0.0,
+        "missed": ["hydra"],
+        "max_hours_to_detect": None,
+        "within_day": 0,
+    }
+    # found a day and a quarter in, by an alert about hydra's own account (the three big groups share
+    # the rest): counted as found, and as late against the 24-hour target
+    labels.accounts["h100"] = "attack"
+    labels.members["hydra"].add("h100")
+    late = evaluate([{**alert, "accounts": ["h100"], "detected_at": START + 30 * HOUR}], labels, [])["bar"]
+    assert late == {"groups": 1, "recall": 1.0, "missed": [], "max_hours_to_detect": 30.0, "within_day": 0}
+    early = evaluate([{**alert, "accounts": ["h100", "h1"]}], labels, [])["bar"]
+    assert (early["max_hours_to_detect"], early["within_day"]) == (1.0, 1)

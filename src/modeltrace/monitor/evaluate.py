@@ -14,7 +14,8 @@
   and principals are benign, per 10k benign accounts, per week of logs;
 * **the issue's bar** — recall over the campaigns of at least ``BAR_ACCOUNTS`` accounts with at most
   ``BAR_REQUESTS`` requests each, standing alone or at least ``BAR_SHARE`` of their reseller's traffic
-  (the simulator's own parameters say which), and the ones missed;
+  (the simulator's own parameters say which), the ones missed, and how soon the others were found
+  (the most hours, and how many within the issue's 24);
 * **time to detect** — hours from the campaign's (incident's) first labelled event to its first
   budgeted alert, and the share of its events served before that alert. The clock starts at the first
   request or action, not at the start the simulator planned: an insider planned to begin on a Friday
@@ -43,6 +44,7 @@ from modeltrace.monitor.ingest import ingest
 WEEK = 7 * 86400.0
 # the acceptance bar: campaigns of >= 100 accounts, <= 50 requests each, attacker share >= 5 %
 BAR_ACCOUNTS, BAR_REQUESTS, BAR_SHARE = 100, 50, 0.05
+DAY_HOURS = 24.0  # the time-to-detect target
 
 
 def under_the_bar(record: dict[str, Any]) -> bool:
@@ -229,6 +231,7 @@ def evaluate(
         for kind, v in sorted(by_kind.items())
     }
     bar = sorted(g for g in per_group if under_the_bar(labels.groups[g]))
+    bar_hours = [per_group[g]["hours_to_detect"] for g in bar if per_group[g]["detected"]]
     return {
         "alerts": len(alerts),
         "budget_campaigns": len(chosen),
@@ -242,6 +245,9 @@ def evaluate(
             "groups": len(bar),
             "recall": round(sum(per_group[g]["detected"] for g in bar) / len(bar), 3) if bar else None,
             "missed": [g for g in bar if not per_group[g]["detected"]],
+            # the "detection within 24 hours", read over the campaigns its recall bar covers
+            "max_hours_to_detect": max(bar_hours) if bar_hours else None,
+            "within_day": sum(h <= DAY_HOURS for h in bar_hours),
         },
         "groups": per_group,
     }
