@@ -5,13 +5,14 @@ accounts, ~2.7M events; ``ci`` for a quick look), runs the default detectors and
 (per-account thresholds + PRADA) over the same logs, and prints, per scenario and overall:
 
 * campaign recall at a fixed alert budget (``--budget`` campaigns per week, ranked by score), each
-  budgeted campaign finding at most the one labelled group it names most of;
+  budgeted campaign finding at most the one labelled group most of its members (the accounts its
+  alerts claimed, each a member of one campaign) come from;
 * recall over the campaigns the issue's target covers (>= 100 accounts, <= 50 requests each,
   standing alone or >= 5 % of a reseller's traffic), which of them were missed, and how many of
   those found were found within 24 hours;
 * account-level precision (and recall) at a benign false-positive rate ≤ 0.1 %;
-* false alerts (budgeted campaigns most of whose named accounts are benign) per 10,000 benign accounts
-  per week;
+* false alerts (budgeted campaigns most of whose members are benign) per 10,000 benign accounts per
+  week;
 * time to detect: hours from a campaign's first labelled event to its first budgeted alert, and the
   share of its requests served before that alert;
 * the window test on its own (notes §5, the LabRAI MMD figures): windows of mixed traffic — benign

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from modeltrace.monitor import event_from_dict
 from modeltrace.monitor.adapters import FORMATS
 from modeltrace.monitor.cli import LogFormat, Scale, app
-from modeltrace.monitor.simulate import SCALES
+from modeltrace.monitor.simulate import SCALES, simulate
 from tests.monitor import samples
 
 
@@ -66,3 +66,19 @@ def test_exit_codes(logs: Path, tmp_path: Path) -> None:
 def test_cli_choices_match_the_library() -> None:
     assert {f.value for f in LogFormat} == set(FORMATS)
     assert {s.value for s in Scale} == set(SCALES)
+
+
+def test_run_prints_each_alert_with_the_members_it_brings_to_its_campaign(tmp_path: Path) -> None:
+    simulate(tmp_path / "sim", "ci", 2)
+    alerts = tmp_path / "alerts.jsonl"
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "sim" / "logs"), "--alerts", str(alerts)])
+    assert result.exit_code == 0, result.output
+    written = [json.loads(line) for line in alerts.read_text().splitlines()]
+    grew = [a for a in written if a["claimed"]]
+    assert grew and all(
+        set(a["claimed"]) <= set(a.get("accounts", [])) | {"principal:" + p for p in a.get("principals", [])}
+        for a in grew
+    )
+    one = grew[0]
+    n = len(one["claimed"])
+    assert f"{one['campaign']} (+{n} member{'s' * (n != 1)})" in result.output

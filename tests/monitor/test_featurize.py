@@ -169,7 +169,12 @@ def test_an_alert_on_shared_infrastructure_joins_a_campaign_but_claims_none_of_i
     lone = _alert("x1", ["c1"])
     monitor._emit([again, lone])
     assert again.campaign == crew.campaign and lone.campaign not in (crew.campaign, other.campaign)
+    # each account is claimed once, by the first alert that places it: a campaign's members
+    assert (proxy.claimed, crew.claimed, other.claimed) == ([], ["a1", "a2"], ["b1", "b2"])
+    assert (again.claimed, lone.claimed) == ([], ["c1"])
     # residential exits shared within a day are a narrower tie: such an alert claims its accounts
     exits, after = _alert("e1", ["d1", "d2"], "exit:d1"), _alert("x2", ["d2"])
     monitor._emit([exits, after])
     assert after.campaign == exits.campaign
+    assert (exits.claimed, after.claimed) == (["d1", "d2"], [])
+    assert exits.to_dict()["claimed"] == ["d1", "d2"] and "claimed" not in _alert("y", ["z"]).to_dict()

@@ -317,6 +317,36 @@ def test_a_campaign_naming_as_many_of_two_groups_is_about_neither() -> None:
     assert leaning["c2"]["detected"] and not leaning["c1"]["detected"]
 
 
+def test_a_campaign_is_about_the_group_its_members_come_from_not_everyone_it_names() -> None:
+    # campaign "k" claimed c1's two accounts first; a later alert of "k" also names c2's three accounts,
+    # which campaign "m" had claimed: "k" is about c1 (what a team acting on "k" holds), "m" about c2
+    labels = Labels(START, START + 7 * DAY)
+    labels.accounts = dict.fromkeys(("a1", "a2", "b1", "b2", "b3"), "attack")
+    labels.accounts |= {"p1": "benign", "p2": "benign"}
+    labels.groups = {g: {"type": "campaign", "kind": "hydra", "start": START} for g in ("c1", "c2")}
+    labels.members = {"c1": {"a1", "a2"}, "c2": {"b1", "b2", "b3"}}
+    base = {"score": 0.9, "detected_at": START + HOUR, "detector": "d"}
+    first = {**base, "id": "1", "campaign": "k", "accounts": ["a1", "a2"], "claimed": ["a1", "a2"]}
+    theirs = {
+        **base,
+        "id": "2",
+        "campaign": "m",
+        "accounts": ["b1", "b2", "b3"],
+        "claimed": ["b1", "b2", "b3"],
+    }
+    wide = {**base, "id": "3", "campaign": "k", "accounts": ["a1", "b1", "b2", "b3"], "claimed": []}
+    groups = evaluate([first, theirs, wide], labels, [], budget_per_week=14)["groups"]
+    assert groups["c1"]["detected"] and groups["c2"]["detected"]
+    # alerts that do not say what they claimed (older versions): everyone they name, as before
+    old = [{k: v for k, v in a.items() if k != "claimed"} for a in (first, theirs, wide)]
+    groups = evaluate(old, labels, [], budget_per_week=14)["groups"]
+    assert not groups["c1"]["detected"] and groups["c2"]["detected"]
+    # membership counts against a campaign too: one whose own members are people is a false alert
+    people = {**base, "id": "4", "campaign": "q", "accounts": ["p1", "p2", "a1"], "claimed": ["p1", "p2"]}
+    result = evaluate([first, people], labels, [], budget_per_week=14)
+    assert result["false_alerts_in_budget"] == 1
+
+
 def test_the_issue_bar_counts_only_big_campaigns_of_few_requests_each() -> None:
     labels = Labels(START, START + 7 * DAY)
     labels.accounts = {f"h{i}": "attack" for i in range(100)} | {"s0": "attack", "r": "mixed"}

@@ -61,12 +61,17 @@ def test_killed_follow_run_resumes_without_loss_or_duplicates(tmp_path: Path) ->
     assert 0 < done < len(lines), "the kill should land mid-stream"
     subprocess.run([*CLI, *args], check=True, timeout=120)
     assert StateStore(state).progress()[str(target)][0] == len(lines)
-    written = [json.loads(line)["id"] for line in alerts.read_text().splitlines()]
+    kept = [json.loads(line) for line in alerts.read_text().splitlines()]
+    written = [alert["id"] for alert in kept]
     assert len(written) == len(set(written))
     clean = build([live], None, None, default_detectors)
     clean.read([live])
     clean.finish()
     assert set(written) == {a["id"] for a in clean.store.alerts()}
+    # the restart kept the campaigns' memberships too: every account claimed once, by the same alert
+    claims = [(alert["id"], account) for alert in kept for account in alert["claimed"]]
+    assert claims and len({account for _, account in claims}) == len(claims)
+    assert set(claims) == {(a["id"], account) for a in clean.store.alerts() for account in a["claimed"]}
 
 
 def test_follow_reads_only_appended_bytes_and_waits_for_whole_lines(tmp_path: Path) -> None:

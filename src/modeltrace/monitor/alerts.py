@@ -3,7 +3,13 @@
 An :class:`Alert` is one JSON object (see :meth:`Alert.to_dict`)::
 
     {"id", "kind", "detector", "score", "accounts" | "principals", "campaign", "signals": {name: value},
-     "window": {"start", "end"}, "detected_at", "evidence": [event ids], "summary", "links"?, "merged"?}
+     "window": {"start", "end"}, "detected_at", "evidence": [event ids], "summary", "links"?, "merged"?,
+     "claimed"?}
+
+An alert names everyone its finding involves; ``claimed`` lists those of them it brought into its
+campaign (they were in none yet). Each account or principal is claimed once, so a campaign's *members*
+— whom a team acts on when it takes the campaign up — are the union of its alerts' ``claimed``
+(:func:`members`), and no account is a member of two campaigns.
 
 ``id`` is deterministic (SHA-256 of the detector, the kind and the subject), so the same finding is the
 same alert on every run and after every restart; the state store writes each id once.
@@ -46,6 +52,9 @@ class Alert:
     # earlier campaigns this alert joined into its own. Only versions that merged campaigns wrote it
     # (none does now, see :mod:`.run`); alerts are never rewritten, so a reader folds these ids
     merged: list[str] = field(default_factory=list)
+    # the accounts (principals) this alert brought into its campaign; None before the campaign manager
+    # has placed it
+    claimed: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -68,7 +77,22 @@ class Alert:
             out["links"] = self.links
         if self.merged:
             out["merged"] = self.merged
+        if self.claimed is not None:
+            out["claimed"] = self.claimed
         return out
+
+
+def subjects(alert: dict[str, Any]) -> set[str]:
+    """Everyone an alert (a dict) names: its accounts and ``principal:<name>`` for its principals."""
+    return set(alert.get("accounts", [])) | {f"principal:{p}" for p in alert.get("principals", [])}
+
+
+def members(alerts: list[dict[str, Any]]) -> set[str]:
+    """A campaign's members from its alerts: what they claimed. Where none of them says (alerts written
+    before ``claimed`` was) or they claimed no one (every account they name was another campaign's
+    first), everyone they name: then that is all a team reading the campaign has."""
+    claimed = {subject for alert in alerts for subject in alert.get("claimed") or ()}
+    return claimed or {subject for alert in alerts for subject in subjects(alert)}
 
 
 def campaign_of(alerts: list[dict[str, Any]]) -> dict[str, str]:

@@ -210,7 +210,9 @@ def run(
 
     def show(alert: dict[str, Any]) -> None:
         if not quiet:
-            text = f"[bold red]{alert['kind']}[/] {alert['campaign']}  {alert['summary']}"
+            joined = len(alert.get("claimed") or ())  # accounts new to the campaign with this alert
+            grew = f" (+{joined} member{'s' * (joined != 1)})" if joined else ""
+            text = f"[bold red]{alert['kind']}[/] {alert['campaign']}{grew}  {alert['summary']}"
             console.print(text, highlight=False)
 
     monitor = build(logs, state, alerts, detector_set(detectors), context, on_alert=show)

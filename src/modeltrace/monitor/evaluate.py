@@ -4,14 +4,15 @@
   (counted as campaigns: alerts sharing a campaign id, after the merges alerts declare, are one) are
   what a team reads; a campaign (or infra incident) is found when one of them names one of its
   accounts (principals) and the budgeted campaign that alert belongs to is *about* it: of all the
-  labelled groups, it names the most members of this one, and strictly more than of any other. One
+  labelled groups, the campaign's members (:func:`~.alerts.members`: the accounts its alerts claimed,
+  each a member of one campaign) hold the most of this one, and strictly more than of any other. One
   budgeted campaign finds at most one group, so a campaign that swept many groups together is not
   counted as finding each, and one naming as many of two groups (a /24 holding one account each of
   three campaigns) is about neither: a team reading it has no campaign to act on;
 * **account-level precision at FPR ≤ 0.1 %** — accounts ranked by their best alert's rank; the longest
   prefix whose benign false-positive rate stays ≤ 0.1 %; precision and recall there;
-* **false alerts per 10,000 benign accounts per week** — budgeted campaigns most of whose named accounts
-  and principals are benign, per 10k benign accounts, per week of logs;
+* **false alerts per 10,000 benign accounts per week** — budgeted campaigns most of whose members are
+  benign, per 10k benign accounts, per week of logs;
 * **the issue's bar** — recall over the campaigns of at least ``BAR_ACCOUNTS`` accounts with at most
   ``BAR_REQUESTS`` requests each, standing alone or at least ``BAR_SHARE`` of their reseller's traffic
   (the simulator's own parameters say which), the ones missed, and how soon the others were found
@@ -38,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeltrace.monitor.alerts import campaign_of
+from modeltrace.monitor.alerts import campaign_of, subjects
+from modeltrace.monitor.alerts import members as campaign_members
 from modeltrace.monitor.ingest import ingest
 
 WEEK = 7 * 86400.0
@@ -91,10 +93,6 @@ class Labels:
         return labels
 
 
-def _subjects(alert: dict[str, Any]) -> set[str]:
-    return set(alert.get("accounts", [])) | {f"principal:{p}" for p in alert.get("principals", [])}
-
-
 def evaluate(
     alerts: list[dict[str, Any]],
     labels: Labels,
@@ -134,36 +132,38 @@ def evaluate(
         group_events[group].add(event_id)
 
     def credited(alert: dict[str, Any], group: str, members: set[str], start: float) -> bool:
-        if not _subjects(alert) & members or float(alert["detected_at"]) < start:
+        if not subjects(alert) & members or float(alert["detected_at"]) < start:
             return False
         if any(labels.accounts.get(m) == "mixed" for m in members):
             return not group_events[group].isdisjoint(alert.get("evidence", ()))
         return True
 
-    # what each budgeted campaign is about: all the accounts and principals its alerts name, and the one
-    # group that holds most of them (a tie is about no group: crediting the smaller id let 5-account
-    # mixtures "find" groups by their label order). A campaign is credited to that group only —
-    # a campaign that swept several groups and benign crowds together has found one campaign for the
-    # team that reads it, not all of them — and is a false alert when most of what it names is benign.
-    named: dict[str | None, set[str]] = defaultdict(set)
+    # what each budgeted campaign is about: its members (what its alerts claimed: an account another
+    # campaign claimed first is that one's, however many alerts name it) and the one group that holds
+    # most of them (a tie is about no group: crediting the smaller id let 5-account mixtures "find"
+    # groups by their label order). A campaign is credited to that group only — a campaign that swept
+    # several groups and benign crowds together has found one campaign for the team that reads it, not
+    # all of them — and is a false alert when most of its members are benign.
+    by_campaign: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for alert in budget:
-        named[alert.get("campaign")] |= _subjects(alert)
+        by_campaign[alert.get("campaign")].append(alert)
+    membership = {campaign: campaign_members(its) for campaign, its in by_campaign.items()}
     group_of: dict[str, list[str]] = defaultdict(list)
     for group, members in labels.members.items():
         for member in members:
             group_of[member].append(group)
     about: dict[str | None, str | None] = {}
     false_campaigns: set[str | None] = set()
-    for campaign, subjects in named.items():
+    for campaign, held_by in membership.items():
         held: dict[str, int] = defaultdict(int)
-        for subject in subjects:
+        for subject in held_by:
             for group in group_of.get(subject, ()):
                 held[group] += 1
         leaders = sorted(held.items(), key=lambda item: -item[1])[:2]
         about[campaign] = (
             leaders[0][0] if leaders and (len(leaders) == 1 or leaders[0][1] > leaders[1][1]) else None
         )
-        if 2 * len(subjects - attack_subjects) > len(subjects):
+        if 2 * len(held_by - attack_subjects) > len(held_by):
             false_campaigns.add(campaign)
     budget_about: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for alert in budget:

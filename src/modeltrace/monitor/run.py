@@ -30,7 +30,9 @@ those exits. Nodes never move and campaigns never merge: merging on shared nodes
 the full-scale simulation, through templates and schedules that several operators' crowds share, into
 one campaign of 40,000 accounts, and absorbing only the campaigns an alert names half of still chained
 ten of the ci set's fourteen campaigns into one. Alerts written by versions that merged list the ids they
-merged (:attr:`~.alerts.Alert.merged`); :func:`~.alerts.campaign_of` folds them for a reader.
+merged (:attr:`~.alerts.Alert.merged`); :func:`~.alerts.campaign_of` folds them for a reader. Each
+alert lists the accounts it claimed (:attr:`~.alerts.Alert.claimed`): a campaign's members are what its
+alerts claimed, each account a member of one campaign.
 """
 
 from __future__ import annotations
@@ -176,10 +178,13 @@ class Monitor:
         # that holds most of it, but its accounts stay free for the alerts that say who they are (their
         # script, their template, their own behaviour)
         shared = bool(alert.links) and alert.links[0].startswith(SHARED_INFRASTRUCTURE)
+        claimed: list[str] = []
         for node in [f"link:{link}" for link in alert.links] if shared else nodes:
             if "node:" + node not in rows:
                 self._campaigns.row("node:" + node)["c"] = campaign
-        alert.campaign = campaign
+                if not node.startswith("link:"):
+                    claimed.append(node)
+        alert.campaign, alert.claimed = campaign, claimed
 
     def _emit(self, alerts: list[Alert]) -> None:
         for alert in alerts:
