@@ -4,7 +4,8 @@ For each evaluation seed it simulates a labelled log set (``--scale full`` by de
 accounts, ~2.7M events; ``ci`` for a quick look), runs the default detectors and the baselines
 (per-account thresholds + PRADA) over the same logs, and prints, per scenario and overall:
 
-* campaign recall at a fixed alert budget (``--budget`` campaigns per week, ranked by score), each
+* campaign recall at a fixed alert budget (``--budget`` campaigns per week, ranked by priority: the
+  score scaled by the share of the accounts an alert names that other campaigns do not hold yet), each
   budgeted campaign finding at most the one labelled group most of its members (the accounts its
   alerts claimed, each a member of one campaign) come from;
 * recall over the campaigns the issue's target covers (>= 100 accounts, <= 50 requests each,

@@ -82,3 +82,9 @@ def test_run_prints_each_alert_with_the_members_it_brings_to_its_campaign(tmp_pa
     one = grew[0]
     n = len(one["claimed"])
     assert f"{one['campaign']} (+{n} member{'s' * (n != 1)})" in result.output
+    # an alert naming other campaigns' members says its priority is below its score
+    weaker = [a for a in written if a["priority"] < a["score"]]
+    assert weaker and all(0 <= a["priority"] <= a["score"] for a in written)
+    shown = " ".join(result.output.split())  # the terminal wraps long lines
+    weak = next(a for a in weaker if not a["claimed"])
+    assert f"{weak['campaign']} (priority {weak['priority']:.2f})" in shown

@@ -178,3 +178,22 @@ def test_an_alert_on_shared_infrastructure_joins_a_campaign_but_claims_none_of_i
     assert after.campaign == exits.campaign
     assert (exits.claimed, after.claimed) == (["d1", "d2"], [])
     assert exits.to_dict()["claimed"] == ["d1", "d2"] and "claimed" not in _alert("y", ["z"]).to_dict()
+
+
+def test_an_alert_naming_mostly_other_campaigns_members_is_a_weaker_lead() -> None:
+    monitor = Monitor([], StateStore())
+    crews = [_alert(f"t{i}", [f"a{i}", f"b{i}"], f"fp:x/{i}|1|1|1|1|1") for i in range(3)]
+    monitor._emit(crews)
+    assert [c.priority for c in crews] == [1.0, 1.0, 1.0]  # nobody they name was anyone's yet
+    # a template the three crews and one person share, with a client script no campaign holds: it
+    # starts a campaign whose one member is the person; three of the four accounts it names are the
+    # crews' members, so as a lead it weighs a quarter of its score
+    shared = _alert("s", ["a0", "a1", "a2", "p"], "tpl:common", "fp:z/9|2|2|2|2|2")
+    monitor._emit([shared])
+    assert shared.claimed == ["p"] and shared.campaign not in {c.campaign for c in crews}
+    assert shared.priority == 0.25 and shared.score == 1.0
+    assert shared.to_dict()["priority"] == 0.25
+    # evidence piling onto a campaign's own accounts keeps its weight
+    again = _alert("r", ["a0", "b0", "n"], "fp:x/0|1|1|1|1|1")
+    monitor._emit([again])
+    assert again.campaign == crews[0].campaign and again.priority == 1.0

@@ -347,6 +347,24 @@ def test_a_campaign_is_about_the_group_its_members_come_from_not_everyone_it_nam
     assert result["false_alerts_in_budget"] == 1
 
 
+def test_the_budget_is_read_in_order_of_priority_not_score() -> None:
+    # one campaign's alert scores higher, but three of the four accounts it names are the other
+    # campaign's members: with room for one campaign, a team reads the one the priority puts first
+    labels = Labels(START, START + 7 * DAY)
+    labels.accounts = dict.fromkeys(("a1", "a2", "a3"), "attack") | {"p1": "benign"}
+    labels.groups = {"c1": {"type": "campaign", "kind": "hydra", "start": START}}
+    labels.members = {"c1": {"a1", "a2", "a3"}}
+    base = {"detected_at": START + HOUR, "detector": "d"}
+    crew = {**base, "id": "1", "campaign": "k", "accounts": ["a1", "a2", "a3"], "score": 0.8}
+    echo = {**base, "id": "2", "campaign": "q", "accounts": ["a1", "a2", "a3", "p1"], "score": 0.9}
+    claims = [{**crew, "claimed": ["a1", "a2", "a3"], "priority": 0.8}, {**echo, "claimed": ["p1"]}]
+    by_score = evaluate(claims, labels, [], budget_per_week=1)
+    assert by_score["false_alerts_in_budget"] == 1 and not by_score["groups"]["c1"]["detected"]
+    claims[1]["priority"] = 0.225
+    by_priority = evaluate(claims, labels, [], budget_per_week=1)
+    assert by_priority["false_alerts_in_budget"] == 0 and by_priority["groups"]["c1"]["detected"]
+
+
 def test_the_issue_bar_counts_only_big_campaigns_of_few_requests_each() -> None:
     labels = Labels(START, START + 7 * DAY)
     labels.accounts = {f"h{i}": "attack" for i in range(100)} | {"s0": "attack", "r": "mixed"}

@@ -72,6 +72,8 @@ def test_killed_follow_run_resumes_without_loss_or_duplicates(tmp_path: Path) ->
     claims = [(alert["id"], account) for alert in kept for account in alert["claimed"]]
     assert claims and len({account for _, account in claims}) == len(claims)
     assert set(claims) == {(a["id"], account) for a in clean.store.alerts() for account in a["claimed"]}
+    # and each alert's priority, which reads what other campaigns held when it was placed
+    assert {a["id"]: a["priority"] for a in kept} == {a["id"]: a["priority"] for a in clean.store.alerts()}
 
 
 def test_follow_reads_only_appended_bytes_and_waits_for_whole_lines(tmp_path: Path) -> None:

@@ -4,12 +4,14 @@ An :class:`Alert` is one JSON object (see :meth:`Alert.to_dict`)::
 
     {"id", "kind", "detector", "score", "accounts" | "principals", "campaign", "signals": {name: value},
      "window": {"start", "end"}, "detected_at", "evidence": [event ids], "summary", "links"?, "merged"?,
-     "claimed"?}
+     "claimed"?, "priority"?}
 
 An alert names everyone its finding involves; ``claimed`` lists those of them it brought into its
 campaign (they were in none yet). Each account or principal is claimed once, so a campaign's *members*
 — whom a team acts on when it takes the campaign up — are the union of its alerts' ``claimed``
-(:func:`members`), and no account is a member of two campaigns.
+(:func:`members`), and no account is a member of two campaigns. ``priority`` is the score discounted by
+the share of the accounts it names that other campaigns already hold; teams (and :mod:`.evaluate`) read
+alerts and campaigns in order of :func:`priority`.
 
 ``id`` is deterministic (SHA-256 of the detector, the kind and the subject), so the same finding is the
 same alert on every run and after every restart; the state store writes each id once.
@@ -55,6 +57,9 @@ class Alert:
     # the accounts (principals) this alert brought into its campaign; None before the campaign manager
     # has placed it
     claimed: list[str] | None = None
+    # the score as a lead for a team: scaled by the share of the accounts it names that no other
+    # campaign holds (see :mod:`.run`); None before the campaign manager has placed it
+    priority: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -79,12 +84,21 @@ class Alert:
             out["merged"] = self.merged
         if self.claimed is not None:
             out["claimed"] = self.claimed
+        if self.priority is not None:
+            out["priority"] = round(self.priority, 4)
         return out
 
 
 def subjects(alert: dict[str, Any]) -> set[str]:
     """Everyone an alert (a dict) names: its accounts and ``principal:<name>`` for its principals."""
     return set(alert.get("accounts", [])) | {f"principal:{p}" for p in alert.get("principals", [])}
+
+
+def priority(alert: dict[str, Any]) -> float:
+    """The order a team reads an alert (a dict) in: its ``priority``, or its score where it has none
+    (alerts written before the campaign manager set one)."""
+    value = alert.get("priority")
+    return float(alert["score"] if value is None else value)
 
 
 def members(alerts: list[dict[str, Any]]) -> set[str]:

@@ -1,14 +1,15 @@
 """Scoring alerts against the simulator's labels (notes §4; the issue's acceptance figures).
 
-* **campaign recall at a fixed alert budget** — the top ``budget_per_week`` alerts per week by score
-  (counted as campaigns: alerts sharing a campaign id, after the merges alerts declare, are one) are
-  what a team reads; a campaign (or infra incident) is found when one of them names one of its
-  accounts (principals) and the budgeted campaign that alert belongs to is *about* it: of all the
-  labelled groups, the campaign's members (:func:`~.alerts.members`: the accounts its alerts claimed,
-  each a member of one campaign) hold the most of this one, and strictly more than of any other. One
-  budgeted campaign finds at most one group, so a campaign that swept many groups together is not
-  counted as finding each, and one naming as many of two groups (a /24 holding one account each of
-  three campaigns) is about neither: a team reading it has no campaign to act on;
+* **campaign recall at a fixed alert budget** — the top ``budget_per_week`` alerts per week by priority
+  (:func:`~.alerts.priority`: the score scaled by the share of the accounts an alert names that other
+  campaigns do not hold yet), counted as campaigns (alerts sharing a campaign id, after the merges
+  alerts declare, are one), are what a team reads; a campaign (or infra incident) is found when one of
+  them names one of its accounts (principals) and the budgeted campaign that alert belongs to is *about*
+  it: of all the labelled groups, the campaign's members (:func:`~.alerts.members`: the accounts its
+  alerts claimed, each a member of one campaign) hold the most of this one, and strictly more than of
+  any other. One budgeted campaign finds at most one group, so a campaign that swept many groups
+  together is not counted as finding each, and one naming as many of two groups (a /24 holding one
+  account each of three campaigns) is about neither: a team reading it has no campaign to act on;
 * **account-level precision at FPR ≤ 0.1 %** — accounts ranked by their best alert's rank; the longest
   prefix whose benign false-positive rate stays ≤ 0.1 %; precision and recall there;
 * **false alerts per 10,000 benign accounts per week** — budgeted campaigns most of whose members are
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeltrace.monitor.alerts import campaign_of, subjects
+from modeltrace.monitor.alerts import campaign_of, priority, subjects
 from modeltrace.monitor.alerts import members as campaign_members
 from modeltrace.monitor.ingest import ingest
 
@@ -108,7 +109,7 @@ def evaluate(
         {**a, "campaign": merged_into.get(a["campaign"], a["campaign"])} if a.get("campaign") else a
         for a in alerts
     ]
-    ranked = sorted(alerts, key=lambda a: (-float(a["score"]), float(a["detected_at"]), a["id"]))
+    ranked = sorted(alerts, key=lambda a: (-priority(a), float(a["detected_at"]), a["id"]))
     # the budget counts campaigns (what a team investigates), not the alerts each campaign raised
     top: list[str | None] = []
     for alert in ranked:
