@@ -212,7 +212,7 @@ def run(
         if not quiet:
             joined = len(alert.get("claimed") or ())  # accounts new to the campaign with this alert
             grew = f" (+{joined} member{'s' * (joined != 1)})" if joined else ""
-            # a lead weaker than its score: most of whom it names are other campaigns' members
+            # a lead weaker than its score: some of whom it names are other campaigns' members
             lead = alert.get("priority")
             weaker = f" (priority {lead:.2f})" if lead is not None and lead < alert["score"] else ""
             text = f"[bold red]{alert['kind']}[/] {alert['campaign']}{grew}{weaker}  {alert['summary']}"

@@ -176,9 +176,6 @@ class Monitor:
                 known = self._resolve(str(row["c"]))
                 held[known] = held.get(known, 0) + 1
         campaign = min(held, key=lambda c: (-held[c], c)) if held else "cmp-" + digest(alert.id)
-        # a proxy /24 is bought from one provider by many operators: such an alert joins the campaign
-        # that holds most of it, but its accounts stay free for the alerts that say who they are (their
-        # script, their template, their own behaviour)
         # what the alert adds as a lead: a coordination alert on a template four operators share names
         # one account of each, three of them already in those operators' campaigns, and the campaign
         # it starts is the one person left (on the full-scale sets most of the false alerts were such
@@ -191,6 +188,9 @@ class Monitor:
             if row is not None and self._resolve(str(row["c"])) != campaign:
                 elsewhere += 1
         alert.priority = alert.score * (1 - elsewhere / len(members)) if members else alert.score
+        # a proxy /24 is bought from one provider by many operators: such an alert joins the campaign
+        # that holds most of it, but its accounts stay free for the alerts that say who they are (their
+        # script, their template, their own behaviour)
         shared = bool(alert.links) and alert.links[0].startswith(SHARED_INFRASTRUCTURE)
         claimed: list[str] = []
         for node in [f"link:{link}" for link in alert.links] if shared else nodes:
