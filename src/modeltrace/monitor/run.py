@@ -169,12 +169,15 @@ class Monitor:
         # named by alerts on templates and schedules that several operators share: an alert that names a
         # script goes where that script is held, or starts a campaign of its own
         scripts = [node for node in nodes if node.startswith("link:") and names_one_script(node[5:])]
-        held: dict[str, int] = {}  # campaign → how many of the alert's nodes (scripts) it holds
-        for node in scripts or nodes:
+        owner: dict[str, str] = {}  # node → the campaign that holds it
+        for node in nodes:
             row = rows.get("node:" + node)
             if row is not None:
-                known = self._resolve(str(row["c"]))
-                held[known] = held.get(known, 0) + 1
+                owner[node] = self._resolve(str(row["c"]))
+        held: dict[str, int] = {}  # campaign → how many of the alert's nodes (scripts) it holds
+        for node in scripts or nodes:
+            if node in owner:
+                held[owner[node]] = held.get(owner[node], 0) + 1
         campaign = min(held, key=lambda c: (-held[c], c)) if held else "cmp-" + digest(alert.id)
         # what the alert adds as a lead: a coordination alert on a template four operators share names
         # one account of each, three of them already in those operators' campaigns, and the campaign
@@ -182,11 +185,7 @@ class Monitor:
         # campaigns). Its priority is its score scaled by the share of the accounts it names that no
         # other campaign holds; its own campaign's accounts count as new, so evidence piling onto a
         # campaign keeps its weight.
-        elsewhere = 0
-        for node in members:
-            row = rows.get("node:" + node)
-            if row is not None and self._resolve(str(row["c"])) != campaign:
-                elsewhere += 1
+        elsewhere = sum(owner.get(node, campaign) != campaign for node in members)
         alert.priority = alert.score * (1 - elsewhere / len(members)) if members else alert.score
         # a proxy /24 is bought from one provider by many operators: such an alert joins the campaign
         # that holds most of it, but its accounts stay free for the alerts that say who they are (their
