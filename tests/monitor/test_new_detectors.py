@@ -89,9 +89,11 @@ def test_a_reseller_without_a_cohort_raises_nothing() -> None:
 
 
 def _shifting_tenant(rng: random.Random, shift: bool) -> list[ApiRequest]:
+    """A tenant of 200 end users; with ``shift``, half its requests harvest once its reference (1,800
+    requests) and one window are past."""
     events = []
-    for i in range(1500):
-        harvest = shift and i >= 900 and rng.random() < 0.5
+    for i in range(2700):
+        harvest = shift and i >= 2100 and rng.random() < 0.5
         events.append(
             ApiRequest(
                 event_id=f"{'atk' if harvest else 'ben'}{i}",
@@ -115,6 +117,48 @@ def test_a_window_unlike_the_tenant_history_is_flagged_with_its_unusual_requests
     assert float(alerts[0].signals["log10_p"]) <= -6
     assert all(e.startswith("atk") for e in alerts[0].evidence[:10])
     assert _run(WindowShift(), _shifting_tenant(random.Random(4), shift=False)) == []
+
+
+# the content words of the questions above: tasks drawn from them spread over many topic buckets
+_TASK_WORDS = sorted({word.strip("?.,").lower() for q in QUESTIONS for word in q.split() if len(word) > 3})
+
+
+def _agent_product(rng: random.Random, tasks: int) -> list[ApiRequest]:
+    """A support agent's traffic, nothing shifting: each task a conversation of 6–10 turns that repeat
+    its prompt, one after another."""
+    events, ts = [], START
+    for task in range(tasks):
+        prompt = "please help with my " + " ".join(rng.sample(_TASK_WORDS, 3))
+        user = f"u{rng.randrange(300)}"
+        for turn in range(rng.randint(6, 10)):
+            events.append(
+                ApiRequest(
+                    event_id=f"ben{task}.{turn}",
+                    ts=ts,
+                    source="gateway",
+                    origin="x:1",
+                    account_id="agentco",
+                    end_user=user,
+                    session_id=f"conv{task}",
+                    max_tokens=1024,
+                    temperature=0.3,
+                    prompt_text=prompt,
+                )
+            )
+            ts += 5.0
+        ts += 120.0
+    return events
+
+
+def test_a_conversation_counts_once_in_the_window_test() -> None:
+    # turns of one conversation are not independent draws: counted as rows, a window of a few dozen
+    # conversations looks nothing like the reference to a test that assumes exchangeable rows
+    events = _agent_product(random.Random(6), 3000)
+    detector = WindowShift()
+    assert _run(detector, events) == []
+    assert detector.rows["agentco"]["tests"] >= 3  # conversations enough for windows to be tested
+    every_turn = _run(WindowShift(recent_sessions=0), events)
+    assert len(every_turn) == 1 and float(every_turn[0].signals["log10_p"]) <= -10  # far past the bar
 
 
 def test_a_sweep_over_every_topic_stands_out_among_accounts_that_keep_to_theirs() -> None:
