@@ -12,10 +12,17 @@ import sys
 import time
 from pathlib import Path
 
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from modeltrace.monitor.alerts import Alert
 from modeltrace.monitor.detectors import default_detectors
+from modeltrace.monitor.detectors.base import Context, Detector
+from modeltrace.monitor.events import ApiRequest
+from modeltrace.monitor.featurize import RequestFeatures
 from modeltrace.monitor.run import build
 from modeltrace.monitor.simulate import simulate
 from modeltrace.monitor.state import StateStore
+from tests.monitor import samples
 
 CLI = [sys.executable, "-c", "from modeltrace.cli.main import app; app()", "monitor", "run"]
 
@@ -106,3 +113,43 @@ def test_follow_reads_only_appended_bytes_and_waits_for_whole_lines(tmp_path: Pa
         handle.write(lines[0])
     again = build([live], tmp_path / "state.db", None, default_detectors, context_dir=sim / "context")
     assert again.read([live], whole_lines=True) == 1
+
+
+class _BlasThreads(Detector):
+    """Records how many BLAS threads each call sees (the real detectors' matrix products run there)."""
+
+    name = "blas_threads"
+    requests = True
+
+    def __init__(self, context: Context | None = None) -> None:
+        super().__init__(context)
+        self.seen: set[int] = set()
+
+    def _record(self) -> None:
+        self.seen |= {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    def observe_request(self, event: ApiRequest, features: RequestFeatures) -> list[Alert]:
+        self._record()
+        return []
+
+    def tick(self, now: float) -> list[Alert]:
+        self._record()
+        return []
+
+
+def test_detectors_run_with_one_blas_thread(tmp_path: Path) -> None:
+    # OpenBLAS's extra threads busy-wait on a window test's small products and double its CPU; the
+    # monitor runs its detectors with one, whatever the process was given
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    first = samples.gateway("req_1")
+    later = samples.gateway("req_2", timestamp="2026-03-02T13:00:00.000Z")  # a tick between the two
+    (logs / "requests.jsonl").write_bytes(samples.line(first) + samples.line(later))
+    probe = _BlasThreads()
+    with threadpool_limits(limits=2, user_api="blas"):
+        monitor = build([logs], None, None, lambda context: [probe])
+        monitor.read([logs])
+        monitor.finish()
+        outside = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    assert outside == {2}  # the limit is lifted when the monitor returns
+    assert monitor.events == 2 and probe.seen == {1}

@@ -58,6 +58,22 @@ def test_mmd_finds_a_shift_and_names_the_shifted_rows() -> None:
     assert len(top & set(range(40))) >= 25  # the witness points at the shifted rows
 
 
+def test_mmd_statistic_and_witness_follow_the_definition() -> None:
+    # the biased MMD² and the witness from the kernel written out pair by pair, with the test's bandwidth
+    rng = np.random.default_rng(11)
+    window, reference = rng.normal(size=(25, 4)), rng.normal(0.5, 1.0, size=(40, 4))
+    result = mmd_test(window, reference, permutations=19, seed=2)
+    two_sigma_sq = 2.0 * result.bandwidth**2
+
+    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.exp(-((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2) / two_sigma_sq)
+
+    k_ww, k_rr, k_wr = kernel(window, window), kernel(reference, reference), kernel(window, reference)
+    assert result.statistic == pytest.approx(k_ww.mean() + k_rr.mean() - 2.0 * k_wr.mean(), rel=1e-9)
+    assert result.statistic > 0.0
+    np.testing.assert_allclose(result.witness, k_ww.mean(axis=1) - k_wr.mean(axis=1), rtol=1e-9)
+
+
 def test_mmd_of_identical_samples_is_zero_not_a_rounding_error() -> None:
     # A client that sends one request again and again (a CI suite, a health check) gives a window and a
     # reference of one repeated row: every statistic is 0 up to rounding, and rounding must not read as

@@ -47,8 +47,13 @@ class MmdResult:
 
 
 def _sq_distances(z: np.ndarray) -> np.ndarray:
+    """‖zᵢ − zⱼ‖² = ‖zᵢ‖² + ‖zⱼ‖² − 2 zᵢ·zⱼ, clipped at 0; two (n + m)² arrays where the plain
+    expression made four (doubling is exact, so the values are those of that expression)."""
     norms = np.einsum("ij,ij->i", z, z)
-    d: np.ndarray = norms[:, None] + norms[None, :] - 2.0 * (z @ z.T)
+    gram = z @ z.T
+    gram *= 2.0
+    d: np.ndarray = np.add.outer(norms, norms)
+    np.subtract(d, gram, out=d)
     np.maximum(d, 0.0, out=d)
     return d
 
@@ -74,7 +79,8 @@ def mmd_test(
     sampled = d2[i[i != j], j[i != j]]
     positive = sampled[sampled > 0]
     median = float(np.median(positive)) if positive.size else 1.0
-    kernel = np.exp(-d2 / median)  # exp(-‖x − y‖² / (2σ²)) with 2σ² = median squared distance
+    # exp(-‖x − y‖² / (2σ²)) with 2σ² = median squared distance, in place (-(a / b) is a / -b exactly)
+    kernel = np.exp(np.divide(d2, -median, out=d2), out=d2)
     base = np.concatenate([np.full(n, 1.0 / n), np.full(m, -1.0 / m)])
 
     def statistics(count: int, first: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -38,6 +38,9 @@ class FileProgress(NamedTuple):
     skip: int = 0
 
 
+# json.dumps with separators builds an encoder per call; a commit encodes every changed row
+_ENCODE_ROW = json.JSONEncoder(separators=(",", ":")).encode
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, events INTEGER NOT NULL, last_id TEXT,
                                   offset INTEGER NOT NULL DEFAULT 0, line INTEGER NOT NULL DEFAULT 1,
@@ -104,7 +107,7 @@ class StateStore:
                 self.db.executemany(
                     "INSERT OR REPLACE INTO rows (detector, key, value) VALUES (?, ?, ?)",
                     [
-                        (detector.name, key, json.dumps(detector.rows[key], separators=(",", ":")))
+                        (detector.name, key, _ENCODE_ROW(detector.rows[key]))
                         for key in sorted(detector.dirty)
                         if key in detector.rows
                     ],

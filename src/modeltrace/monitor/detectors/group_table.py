@@ -100,7 +100,7 @@ class GroupTable:
     # -- scoring ---------------------------------------------------------------------------------------
     def settle(self) -> set[str]:
         """Bring every group up to date with the accounts that changed; return the summed groups touched."""
-        detector, rows, width = self.detector, self.detector.rows, self.width
+        detector, rows = self.detector, self.detector.rows
         touched: set[str] = set()
         starting: list[str] = []
         for account in sorted(self.changed):
@@ -121,15 +121,14 @@ class GroupTable:
                     continue
                 detector.dirty.add(GROUP + key)
                 sums = group["sums"]
+                # sums replaced by a new list: the same additions, without an indexed loop
                 if state == SUMMED:
-                    for i in range(width):
-                        sums[i] += delta[i]
+                    group["sums"] = [total + value for total, value in zip(sums, delta, strict=True)]
                     touched.add(key)
                     continue
                 group["size"] += 1
                 if sums is not None:
-                    for i in range(width):
-                        sums[i] += new[i]
+                    group["sums"] = [total + value for total, value in zip(sums, new, strict=True)]
                     keys[key] = SUMMED
                     touched.add(key)
                 else:
