@@ -158,7 +158,8 @@ def test_a_conversation_counts_once_in_the_window_test() -> None:
     assert _run(detector, events) == []
     assert detector.rows["agentco"]["tests"] >= 3  # conversations enough for windows to be tested
     every_turn = _run(WindowShift(recent_sessions=0), events)
-    assert len(every_turn) == 1 and float(every_turn[0].signals["log10_p"]) <= -10  # far past the bar
+    # raised, and not at the margin of the bar (log10 p ≤ -6)
+    assert len(every_turn) == 1 and float(every_turn[0].signals["log10_p"]) <= -7
 
 
 def test_a_sweep_over_every_topic_stands_out_among_accounts_that_keep_to_theirs() -> None:

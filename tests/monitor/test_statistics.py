@@ -58,11 +58,15 @@ def test_mmd_finds_a_shift_and_names_the_shifted_rows() -> None:
     assert len(top & set(range(40))) >= 25  # the witness points at the shifted rows
 
 
-def test_mmd_statistic_and_witness_follow_the_definition() -> None:
+@pytest.mark.parametrize("factor", [1.0, 8.0])
+def test_mmd_statistic_and_witness_follow_the_definition(factor: float) -> None:
     # the biased MMD² and the witness from the kernel written out pair by pair, with the test's bandwidth
     rng = np.random.default_rng(11)
     window, reference = rng.normal(size=(25, 4)), rng.normal(0.5, 1.0, size=(40, 4))
-    result = mmd_test(window, reference, permutations=19, seed=2)
+    result = mmd_test(window, reference, permutations=19, seed=2, bandwidth_factor=factor)
+    # the same sampled median, widened: 2σ² is factor times the median squared distance
+    median = mmd_test(window, reference, permutations=19, seed=2)
+    assert result.bandwidth == pytest.approx(median.bandwidth * factor**0.5, rel=1e-12)
     two_sigma_sq = 2.0 * result.bandwidth**2
 
     def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
