@@ -68,8 +68,8 @@ WINDOWS = (
     (300, _DETECTOR.reference, _DETECTOR.bandwidth_factor),
 )
 SHARES = (0.0, 0.05, 0.10, 0.25, 0.50, 1.0)
-# benign windows, and windows of the small shares where the rates are far from 0 and 1 (15 windows
-# each left those rates ±12 points from run to run); 15 for each other attack share
+# benign windows, and windows of the small shares, whose rates are far from 0 and 1 (from 15 windows,
+# a rate near 50 % has a standard error of 13 points); 15 for each other attack share
 WINDOWS_PER_SHARE = {0.0: 40, 0.05: 60, 0.10: 60}
 
 
