@@ -78,6 +78,13 @@ def test_mmd_statistic_and_witness_follow_the_definition(factor: float) -> None:
     np.testing.assert_allclose(result.witness, k_ww.mean(axis=1) - k_wr.mean(axis=1), rtol=1e-9)
 
 
+@pytest.mark.parametrize("factor", [0.0, -1.0, math.nan, math.inf])
+def test_mmd_refuses_a_bandwidth_factor_that_is_not_a_positive_number(factor: float) -> None:
+    rows = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match="bandwidth_factor"):
+        mmd_test(rows[:5], rows[5:], permutations=9, bandwidth_factor=factor)
+
+
 def test_mmd_of_identical_samples_is_zero_not_a_rounding_error() -> None:
     # A client that sends one request again and again (a CI suite, a health check) gives a window and a
     # reference of one repeated row: every statistic is 0 up to rounding, and rounding must not read as

@@ -75,6 +75,8 @@ def mmd_test(
     n, m = len(window), len(reference)
     if n < 2 or m < 2:
         raise ValueError("each sample needs at least two rows")
+    if not bandwidth_factor > 0.0 or not math.isfinite(bandwidth_factor):
+        raise ValueError(f"bandwidth_factor must be a positive number, got {bandwidth_factor!r}")
     pooled = np.vstack([window, reference]).astype(np.float64, copy=False)
     d2 = _sq_distances(pooled)
     rng = np.random.default_rng(seed)
@@ -84,10 +86,9 @@ def mmd_test(
     sampled = d2[i[i != j], j[i != j]]
     positive = sampled[sampled > 0]
     median = float(np.median(positive)) if positive.size else 1.0
-    median *= bandwidth_factor
-    # exp(-‖x − y‖² / (2σ²)) with 2σ² = (factor ×) median squared distance, in place (-(a / b) is
-    # a / -b exactly)
-    kernel = np.exp(np.divide(d2, -median, out=d2), out=d2)
+    two_sigma_sq = median * bandwidth_factor
+    # exp(-‖x − y‖² / (2σ²)), in place (-(a / b) is a / -b exactly)
+    kernel = np.exp(np.divide(d2, -two_sigma_sq, out=d2), out=d2)
     base = np.concatenate([np.full(n, 1.0 / n), np.full(m, -1.0 / m)])
 
     def statistics(count: int, first: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +110,7 @@ def mmd_test(
         statistic=observed,
         pvalue=pvalue,
         log10_pvalue=_gamma_log10_sf(observed, null),
-        bandwidth=math.sqrt(median / 2.0),
+        bandwidth=math.sqrt(two_sigma_sq / 2.0),
         permutation_mean=float(null.mean()),
         permutation_max=float(null.max()),
         n=n,
