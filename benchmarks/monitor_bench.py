@@ -14,15 +14,14 @@ Printed, all in this one run (CPU seconds of this process, so "per core"):
 * the floor: ``json.loads`` of every line / ``json.load`` of every Records file, the stdlib alone;
 * ingestion (reader, format detection, adapters, event objects);
 * ingestion + featurizer;
-
-(these two freeze the garbage collector's survivors every ``commit_every`` events, as ``monitor run``
-does at each commit: without it every full collection walks the featurizer's memo again, and the
-featurizer's share read about 30 % higher than what it costs inside the monitor)
 * ingestion + featurizer + every default detector + SQLite state commits (``monitor run``);
 
 with each one's ratio to the floor, and the peak RSS at the end (the detectors' state for all passes);
 ``--progress N`` prints the rate and RSS every N events of the long run, so a run stopped early still
-says how far it got.
+says how far it got. The ingestion and featurizer stages freeze the garbage collector's survivors every
+``commit_every`` events, as ``monitor run`` does at each commit: without it every full collection walks
+the featurizer's memo again, and the featurizer's share read about 30 % higher than what it costs
+inside the monitor.
 The issue's target is ≥ 50,000 events/s per core end to end.
 
     python benchmarks/monitor_bench.py [--events 10000000] [--passes-for-stages 2]

@@ -26,17 +26,17 @@ distribution" — with ``permutations`` relabellings (stopped after ``screen`` w
 above all of them: it could not pass the bar); an alert needs the Gamma-approximated log10 p ≤
 ``max_log10_p`` *and* the observed MMD² above every permutation (so the approximation is never the only
 evidence). The bar is set for a unit tested every ``window`` requests for months. Kernel: Gaussian with
-2σ² = ``bandwidth_factor`` (8) × the median squared distance, wider than the median heuristic: a
-campaign that is a tenth of a window moves the window's mean more than its shape, and a wide kernel
-weighs the mean. In ``benchmarks/monitor_eval.py``'s window test at 300 rows against 1,800, the share
-of windows holding 10 % attack requests that pass the detector's bar rose from 60 % to 88 % on seed 0
-(where the factor was chosen: power rose up to 8 and stayed flat beyond), 50 % to 92 % and 67 % to
-92 % on seeds 1 and 2 (60 windows each), balanced accuracy from 85–87 % to 89–90 %, with no benign
-window passing either way. The price: a change of shape with the mean kept moves it less (a stream
-counted per turn, in the tests, passes at log10 p ≈ -7.6 instead of below -10). The
-three full-scale runs kept every figure of the evaluation (bar, times to detect, false alerts): their
-resellers' requests differ in one topic bucket each, so nearly every pair of rows is at one distance
-and any width gives the same p-value (seed 2's ``reseller-10pct``: the same log10 p at every test).
+2σ² = ``bandwidth_factor`` (8) × the median squared distance, wider than the median heuristic: a campaign
+that is a tenth of a window moves the window's mean more than its shape, and a wide kernel weighs the
+mean. In ``benchmarks/monitor_eval.py``'s window test at 300 rows against 1,800, the share of windows
+holding 10 % attack requests that pass the detector's bar rose from 60 % to 88 % on seed 0 (where the
+factor was chosen: power rose up to 8 and stayed flat beyond), 50 % to 92 % and 67 % to 92 % on seeds 1
+and 2 (60 windows each), balanced accuracy from 85–87 % to 89–90 %, with no benign window passing either
+way. The price: a change of shape that keeps the mean moves the statistic less (a stream counted per
+turn, in the tests, passes at log10 p ≈ -7.6 instead of below -10). The three full-scale runs kept every
+figure of the evaluation (bar, times to detect, false alerts): their resellers' requests differ in one
+topic bucket each, so nearly every pair of rows is at one distance and any width gives the same p-value
+(seed 2's ``reseller-10pct``: the same log10 p at every test).
 
 Signals: ``log10_p``, ``permutation_p``, ``mmd2``, ``window``, ``reference``, ``bandwidth``, and the
 share of the window's most unusual requests (top decile by witness value) that ask for reasoning,
