@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import random
 import tracemalloc
 from pathlib import Path
 
@@ -11,9 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modeltrace.monitor import records as records_module
 from modeltrace.monitor.limits import IngestLimits
 from modeltrace.monitor.records import RawRecord, ReadProblem, read_records
 from modeltrace.monitor.report import IssueKind
+from tests.monitor import samples
 
 SMALL = IngestLimits(max_record_chars=4096, chunk_bytes=4096)
 
@@ -197,3 +201,85 @@ def test_chunk_size_does_not_change_what_is_read(tmp_path: Path, chunk: int) -> 
     path.write_text("".join(json.dumps({"i": i, "t": "ß" * (i % 97)}) + "\n" for i in range(500)))
     records, problems = read(path, IngestLimits(max_record_chars=4096, chunk_bytes=chunk))
     assert problems == [] and [(r.obj["i"], r.line) for r in records] == [(i, i + 1) for i in range(500)]
+
+
+# Characters and tokens whose insertion, deletion or substitution breaks JSON in the ways the native
+# line decoder and the stdlib might disagree on: escapes, surrogates, non-finite numbers, huge numbers,
+# control characters, structure.
+_SPLICES = [
+    *'{}[]",:\\ \t0123456789.eE+-', "\\u", "\\ud800", "\\udc80\\ud800", "é", "\udc80", "NaN", "-Infinity",
+    "1e400", "9" * 40, "01", "\x00", "\x1f", "\x7f", "'", "true", "nul", "//", "\r",
+]  # fmt: skip
+
+
+def _mutated_lines(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    shapes = [
+        json.dumps(samples.gateway()),
+        json.dumps(samples.gateway_hashed(), ensure_ascii=False),
+        json.dumps(samples.otlp_export()),
+        json.dumps(samples.cloudtrail_get_object()),
+        json.dumps(samples.k8s_exec()),
+    ]
+    out = []
+    for _ in range(count):
+        text = rng.choice(shapes)
+        for _ in range(rng.randint(1, 3)):
+            at, roll = rng.randrange(len(text) + 1), rng.random()
+            splice = rng.choice(_SPLICES)
+            if roll < 0.4:
+                text = text[:at] + splice + text[at:]
+            elif roll < 0.7:
+                text = text[:at] + text[at + 1 :]
+            else:
+                text = text[:at] + splice + text[at + 1 :]
+        out.append(text)
+    return out
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal JSON values of equal types (1 and 1.0 differ), NaN equal to NaN, key order included."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def test_the_native_line_decoder_takes_nothing_the_stdlib_refuses() -> None:
+    native = records_module._LINE_DECODE
+    assert native is not None
+    taken = refused = 0
+    for text in _mutated_lines(6000, seed=3):
+        try:
+            value = native(text)
+        except (ValueError, RecursionError):
+            refused += 1
+            continue
+        taken += 1
+        assert _same(value, json.loads(text)), text  # raises if the stdlib refuses what native took
+    assert taken > 1000 and refused > 1000  # both sides of the fuzz exercised
+
+
+def test_reading_with_the_native_line_decoder_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "mixed.jsonl"
+    lines = _mutated_lines(1500, seed=4)
+    # also lines that only the stdlib reads, a pretty-printed tail and bytes that are not UTF-8
+    lines += ['{"v": NaN, "w": "\\ud800"}', '{"big": 1e400}', '{"n": ' + "7" * 50 + "}"]
+    data = "\n".join(lines).encode("utf-8", "surrogateescape") + b'\n{"s": "\xff"}\n'
+    path.write_bytes(data + json.dumps({"Records": [samples.cloudtrail_get_object()]}, indent=1).encode())
+
+    def outcome() -> tuple[list[tuple[object, ...]], list[ReadProblem]]:
+        records, problems = read(path)
+        return [(r.line, r.index, r.wrapper, json.dumps(r.obj)) for r in records], problems
+
+    native = outcome()
+    monkeypatch.setattr(records_module, "_LINE_DECODE", None)
+    assert native == outcome()
+    assert len(native[0]) > 200 and len(native[1]) > 200
