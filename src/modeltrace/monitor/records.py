@@ -37,14 +37,14 @@ from modeltrace.monitor.limits import DEFAULT_LIMITS, IngestLimits
 from modeltrace.monitor.report import IssueKind
 
 _DECODER = json.JSONDecoder()
+# the C scanner behind raw_decode, called directly on the hot path (raw_decode only wraps it)
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 # msgspec's decoder, for whole JSON lines: 2.7x the stdlib's speed on gateway records (4.3 vs 11.4 us),
 # and it accepts nothing the stdlib rejects and decodes what both accept to equal values (integers of any
 # size included; tests/monitor/test_records.py fuzzes that). What it rejects and the stdlib takes
 # (NaN, Infinity, lone surrogate escapes, 1e400) goes to the stdlib path, so the records are the same.
 # A test sets this to None to read a file both ways.
 _LINE_DECODE: Callable[[str], Any] | None = msgspec.json.Decoder().decode
-# the C scanner behind raw_decode, called directly on the hot path (raw_decode only wraps it)
-_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 # surrogateescape turns each byte that is not UTF-8 into one of these; JSON text cannot contain them
 # otherwise (an escaped "\udc80" in JSON is six ASCII characters).
@@ -245,7 +245,8 @@ class _Buffer:
             if newline >= 0:
                 try:
                     value = _LINE_DECODE(text[pos:newline])
-                except (ValueError, RecursionError):  # DecodeError; UnicodeEncodeError (an escaped byte)
+                # DecodeError (not a ValueError in msgspec 0.18); UnicodeEncodeError (an escaped byte)
+                except (msgspec.DecodeError, ValueError, RecursionError):
                     pass
                 else:
                     if value.__class__ is dict:
