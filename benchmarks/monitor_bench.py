@@ -11,7 +11,8 @@ frames still hit the chunk memo, as they would in real traffic).
 
 Printed, all in this one run (CPU seconds of this process, so "per core"):
 
-* the floor: ``json.loads`` of every line / ``json.load`` of every Records file, the stdlib alone;
+* the floor: ``json.loads`` of every line / of every Records file, the stdlib alone; and the same
+  with msgspec's decoder, which ingestion uses for JSON lines (what decoding alone costs there);
 * ingestion (reader, format detection, adapters, event objects);
 * ingestion + featurizer;
 * ingestion + featurizer + every default detector + SQLite state commits (``monitor run``);
@@ -41,6 +42,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import msgspec
 
 from modeltrace.monitor import ApiRequest, Event, ingest_in_time_order, log_files
 from modeltrace.monitor.detectors import default_detectors
@@ -51,16 +55,16 @@ WEEK = 7 * 86400.0
 COMMIT_EVERY = inspect.signature(Monitor).parameters["commit_every"].default
 
 
-def json_floor(files: list[Path]) -> int:
+def json_floor(files: list[Path], loads: Callable[[bytes], Any] = json.loads) -> int:
     count = 0
     for path in files:
         if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                count += len(json.load(handle)["Records"])
+            with gzip.open(path, "rb") as handle:
+                count += len(loads(handle.read())["Records"])
             continue
         with path.open("rb") as handle:
             for line in handle:
-                record = json.loads(line)
+                record = loads(line)
                 spans = record.get("resourceSpans")
                 count += sum(len(s["spans"]) for r in spans for s in r["scopeSpans"]) if spans else 1
     return count
@@ -144,6 +148,8 @@ def main() -> None:
         print(f"ci set (seed 0): {per_pass:,} events per pass; stages over {stage_events:,} events")
         repeats = range(args.passes_for_stages)
         floor = cpu_rate("stdlib json floor", lambda: sum(json_floor(files) for _ in repeats), None)
+        native = msgspec.json.Decoder().decode
+        cpu_rate("msgspec json floor", lambda: sum(json_floor(files, native) for _ in repeats), floor)
         cpu_rate("ingest", lambda: sum(1 for _ in frozen(passes(logs, stage_events))), floor)
 
         def featurized() -> int:
