@@ -253,11 +253,11 @@ class _Buffer:
                         return value, newline
         try:
             # the usual case, a whole object already in the window: the loop below would return it as is
-            value, end = _SCAN(self.text, self.pos)
+            value, end = _SCAN(text, pos)
         except (StopIteration, ValueError, RecursionError):
             pass  # the loop below decodes it again, and reads more input or reports the error
         else:
-            if value.__class__ is dict and end - self.pos <= max_chars:
+            if value.__class__ is dict and end - pos <= max_chars:
                 return value, end
         while True:
             try:
