@@ -154,7 +154,8 @@ def test_the_whole_workflow(db_url: str, tmp_path: Path) -> None:
     )
     shown = as_json("show", "1", *db)
     assert shown["annotations"] and "storage_geography" in shown["leaf"]["commit"]["fields"]  # type: ignore[index]
-    assert "IE" not in json.dumps(shown["leaf"])
+    # the withheld value as a JSON string: bare "IE" also turns up by chance inside base64 (~2 % of runs)
+    assert '"IE"' not in json.dumps(shown["leaf"])
     assert "dataset.manifest" in ledger("show", "1", *db)
     assert as_json("disclose", "1", "storage_geography", *db)["value"] == ["IE"]
     assert as_json("disclose", str(batch["index"]), "record:0", *db)["value"]["country"] == "DE"  # type: ignore[index]
